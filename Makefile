@@ -1,0 +1,30 @@
+# One check command (lint, types, layering) and one test command; .ci/run calls `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+
+.PHONY: venv check test unit demo cluster-up cluster-down crds
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+check: venv
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+# Lint, type checks, then every test: unit, router and the cluster tests on the real
+# local control plane (kind/cluster builds it on first use). Nothing is skipped.
+test: check
+	$(BIN)/pytest -p no:cacheprovider
+
+unit: venv
+	$(BIN)/pytest -m "not cluster"
+
+demo: venv
+	bash kind/demo.sh

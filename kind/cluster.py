@@ -1,0 +1,532 @@
+"""Start and stop a real Kubernetes control plane on loopback, with kwok GPU nodes.
+
+Processes: etcd, kube-apiserver (RBAC, client-certificate admin), kube-controller-manager,
+kube-scheduler and kwok, every one built from Go modules by kind/build.sh. Each cluster has
+its own work directory and free loopback ports, so several run side by side (parallel tests).
+
+Usage is in kind/cluster (the shell entry point) and kind/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+STATE_ROOT = Path(
+    os.environ.get("GPTOSS_KIND_STATE")
+    or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gptoss-kind" / "clusters"
+)
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+# Annotation kwok is told to manage: nodes without it (none here) would be left alone.
+KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+SERVICE_CIDR = "10.96.0.0/16"
+
+
+class ClusterError(RuntimeError):
+    """A cluster could not be started; the message says which step and why."""
+
+
+def log(msg: str) -> None:
+    print(f"[kind/cluster {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------- binaries
+
+
+def build_bindir() -> Path:
+    out = subprocess.run(["bash", str(HERE / "build.sh")], stdout=subprocess.PIPE, text=True, check=False)
+    if out.returncode != 0:
+        raise ClusterError(f"kind/build.sh failed with exit code {out.returncode} (its log is above)")
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------------------- PKI
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    proc = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ClusterError(f"openssl {args[0]} failed: {proc.stderr.strip()}")
+
+
+def make_pki(pki: Path) -> None:
+    """A throw-away CA, the API server's serving cert, an admin client cert, SA keys.
+
+    EC P-256 keys: generating them is instant, unlike RSA, and every component accepts them
+    (service-account tokens are then signed ES256).
+    """
+    pki.mkdir(parents=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *ec, "-days", "30", "-subj", "/CN=gptoss-kind-ca",
+            "-keyout", "ca.key", "-out", "ca.crt", cwd=pki)  # fmt: skip
+    sans = "subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+    certs = {
+        "apiserver": ("/CN=kube-apiserver", sans + "\nextendedKeyUsage=serverAuth"),
+        # O=system:masters is bound to cluster-admin by the API server's bootstrap policy.
+        "admin": ("/O=system:masters/CN=gptoss-kind-admin", "extendedKeyUsage=clientAuth"),
+    }
+    for name, (subject, ext) in certs.items():
+        openssl("req", *ec, "-subj", subject, "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=pki)
+        (pki / f"{name}.ext").write_text(ext + "\n")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                "-CAcreateserial", "-days", "30", "-extfile", f"{name}.ext", "-out", f"{name}.crt",
+                cwd=pki)  # fmt: skip
+    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "sa.key", cwd=pki)
+    openssl("ec", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
+    for key in pki.glob("*.key"):
+        key.chmod(0o600)
+
+
+def write_kubeconfig(path: Path, pki: Path, port: int, name: str) -> None:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": {
+            "server": f"https://127.0.0.1:{port}", "certificate-authority": str(pki / "ca.crt")}}],
+        "users": [{"name": "admin", "user": {
+            "client-certificate": str(pki / "admin.crt"), "client-key": str(pki / "admin.key")}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": "admin"}}],
+        "current-context": name,
+    }  # fmt: skip
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)
+
+
+# ---------------------------------------------------------------------------- ports
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports. The sockets stay open until all are chosen, so the
+    kernel never hands out the same one twice; a later race with another program is caught
+    by the readiness wait (the component exits with 'address already in use')."""
+    with contextlib.ExitStack() as stack:
+        socks = []
+        for _ in range(count):
+            s = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+
+
+# ---------------------------------------------------------------------------- nodes
+
+
+def expand_nodes(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """kind/nodes.yaml pools -> Node objects (GFD-style labels, GPUs as allocatable)."""
+    defaults = doc.get("defaults", {})
+    nodes: list[dict[str, Any]] = []
+    for pool in doc["pools"]:
+        spec = {**defaults, **pool}
+        gpu = spec["gpu"]
+        vendor = gpu["resource"].split(".", 1)[0]  # "nvidia" | "amd"
+        labels = {
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64",
+            "type": "kwok",
+            "gptoss.dev/pool": spec["name"],
+        }
+        if vendor == "nvidia":
+            major, minor = str(gpu["compute"]).split(".")
+            labels |= {
+                "nvidia.com/gpu.present": "true",
+                "nvidia.com/gpu.product": gpu["product"],
+                "nvidia.com/gpu.memory": str(gpu["memoryMiB"]),
+                "nvidia.com/gpu.count": str(gpu["perNode"]),
+                "nvidia.com/gpu.compute.major": major,
+                "nvidia.com/gpu.compute.minor": minor,
+                "nvidia.com/gpu.family": gpu["family"],
+            }
+        else:  # AMD node labeller keys
+            labels |= {
+                "amd.com/gpu.product-name": gpu["product"],
+                "amd.com/gpu.vram": f"{gpu['memoryMiB'] // 1024}G",
+                "amd.com/gpu.count": str(gpu["perNode"]),
+                "amd.com/gpu.family": gpu["family"].upper(),
+                "amd.com/gpu.device-id": str(gpu["compute"]),
+            }
+        resources = {
+            "cpu": str(spec["cpu"]),
+            "memory": str(spec["memory"]),
+            "pods": str(spec["pods"]),
+            "ephemeral-storage": "2Ti",
+            gpu["resource"]: str(gpu["perNode"]),
+        }
+        for i in range(int(spec["count"])):
+            name = f"{spec['name']}-{i}"
+            nodes.append({
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": name,
+                    "labels": labels | {"kubernetes.io/hostname": name},
+                    "annotations": {KWOK_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                },
+                "spec": {"taints": spec.get("taints", [])},
+                "status": {"capacity": resources, "allocatable": resources},
+            })  # fmt: skip
+    return nodes
+
+
+# ---------------------------------------------------------------------------- processes
+
+
+class Cluster:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.dir = STATE_ROOT / name
+        self.pki = self.dir / "pki"
+        self.logs = self.dir / "logs"
+        self.kubeconfig = self.dir / "kubeconfig"
+        self.state_file = self.dir / "state.json"
+
+    # state.json: {"pids": {component: pid}, "ports": {...}, "bindir": ...}
+    def load_state(self) -> dict[str, Any]:
+        try:
+            state: dict[str, Any] = json.loads(self.state_file.read_text())
+            return state
+        except FileNotFoundError:
+            return {"pids": {}, "ports": {}}
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.state_file)
+
+    def running_pids(self) -> dict[str, int]:
+        return {c: p for c, p in self.load_state()["pids"].items() if pid_alive(p)}
+
+    def start(self, state: dict[str, Any], component: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        logfile = (self.logs / f"{component}.log").open("ab")
+        # A session of its own: Ctrl-C in the terminal that ran `up` must not stop the cluster,
+        # and `down` can signal the whole process group.
+        proc = subprocess.Popen(
+            argv, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, cwd=self.dir,
+        )  # fmt: skip
+        logfile.close()
+        state["pids"][component] = proc.pid
+        self.save_state(state)
+        return proc
+
+    def log_tail(self, component: str, lines: int = 25) -> str:
+        try:
+            text = (self.logs / f"{component}.log").read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return "(no log)"
+        return "\n".join(text[-lines:])
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited child not yet reaped) counts as dead.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def stop_pids(pids: dict[str, int], timeout: float = 15.0) -> None:
+    # Reverse start order: kwok and the controllers first, etcd last.
+    order = sorted(pids, key=lambda c: COMPONENTS.index(c) if c in COMPONENTS else -1, reverse=True)
+    for component in order:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pids[component], signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(pid_alive(p) for p in pids.values()):
+        time.sleep(0.1)
+    for pid in pids.values():
+        if pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+
+
+def tls_context(c: Cluster) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(c.pki / "ca.crt"))
+    ctx.load_cert_chain(str(c.pki / "admin.crt"), str(c.pki / "admin.key"))
+    return ctx
+
+
+def wait_http(
+    url: str, proc: subprocess.Popen[bytes], what: str, cluster: Cluster, component: str,
+    ctx: ssl.SSLContext | None = None, timeout: float = 120.0,
+) -> None:  # fmt: skip
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ClusterError(
+                f"{component} exited with code {proc.returncode} while waiting for {what}; "
+                f"last log lines:\n{cluster.log_tail(component)}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2, context=ctx) as resp:
+                if resp.status == 200:
+                    return
+                last = f"HTTP {resp.status}"
+        except urllib.error.HTTPError as e:
+            last = f"HTTP {e.code}: {e.read()[:300].decode(errors='replace')}"
+        except (OSError, ssl.SSLError) as e:
+            last = str(e)
+        time.sleep(0.2)
+    raise ClusterError(
+        f"{what} not ready after {timeout:.0f}s ({last}); last log lines of {component}:\n"
+        f"{cluster.log_tail(component)}"
+    )
+
+
+def kubectl(bindir: Path, kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
+    proc = subprocess.run(
+        [str(bindir / "kubectl"), f"--kubeconfig={kubeconfig}", *args],
+        input=stdin, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise ClusterError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def kwok_config(bindir: Path) -> str:
+    """KwokConfiguration + the upstream fast stages (kwok >= 0.8 has none built in)."""
+    docs = [
+        "apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\noptions:\n"
+        # kwok applies its option defaults only when it reads no config file, so every
+        # parallelism is set here. Pod stages get 16 workers instead of the default 4 so a
+        # scale benchmark's pods turn Ready as fast as the scheduler binds them.
+        "  podPlayStageParallelism: 16\n  nodePlayStageParallelism: 8\n"
+        "  nodeLeaseParallelism: 8\n  podsOnNodeSyncParallelism: 2\n"
+        "  enablePodsOnNodeSyncListPager: true\n  enablePodsOnNodeSyncStreamWatch: true\n"
+    ]
+    docs += [p.read_text() for p in sorted((bindir / "kwok-stages").glob("*.yaml"))]
+    return "\n---\n".join(d.strip() for d in docs) + "\n"
+
+
+def up(name: str, node_files: list[Path], timeout: float) -> Cluster:
+    c = Cluster(name)
+    if c.running_pids():
+        raise ClusterError(f"cluster {name!r} is already running (kind/cluster down --name {name})")
+    if c.dir.exists():
+        shutil.rmtree(c.dir)
+    c.logs.mkdir(parents=True)
+    started = time.monotonic()
+
+    nodes: list[dict[str, Any]] = []
+    for f in node_files:
+        nodes += expand_nodes(yaml.safe_load(f.read_text()))
+    bindir = build_bindir()
+    make_pki(c.pki)
+    p_etcd, p_peer, p_api, p_kcm, p_sched, p_kwok = free_ports(6)
+    state: dict[str, Any] = {
+        "pids": {}, "bindir": str(bindir),
+        "ports": {"etcd": p_etcd, "etcd-peer": p_peer, "kube-apiserver": p_api,
+                  "kube-controller-manager": p_kcm, "kube-scheduler": p_sched, "kwok": p_kwok},
+    }  # fmt: skip
+    c.save_state(state)
+    write_kubeconfig(c.kubeconfig, c.pki, p_api, f"gptoss-kind-{name}")
+    kc = str(c.kubeconfig)
+    pki = c.pki
+
+    try:
+        etcd = c.start(state, "etcd", [
+            str(bindir / "etcd"), "--name=node0", f"--data-dir={c.dir / 'etcd'}",
+            # A disposable test cluster: durability is not worth the fsync latency.
+            "--unsafe-no-fsync=true", "--auto-compaction-retention=1", "--quota-backend-bytes=8589934592",
+            f"--listen-client-urls=http://127.0.0.1:{p_etcd}", f"--advertise-client-urls=http://127.0.0.1:{p_etcd}",
+            f"--listen-peer-urls=http://127.0.0.1:{p_peer}", f"--initial-advertise-peer-urls=http://127.0.0.1:{p_peer}",
+            f"--initial-cluster=node0=http://127.0.0.1:{p_peer}", "--listen-metrics-urls=",
+        ])  # fmt: skip
+        wait_http(f"http://127.0.0.1:{p_etcd}/health", etcd, "etcd /health", c, "etcd", timeout=60)
+
+        api = c.start(state, "kube-apiserver", [
+            str(bindir / "kube-apiserver"), f"--etcd-servers=http://127.0.0.1:{p_etcd}",
+            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={p_api}",
+            f"--cert-dir={pki}", f"--tls-cert-file={pki / 'apiserver.crt'}",
+            f"--tls-private-key-file={pki / 'apiserver.key'}", f"--client-ca-file={pki / 'ca.crt'}",
+            "--authorization-mode=Node,RBAC",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={pki / 'sa.pub'}", f"--service-account-signing-key-file={pki / 'sa.key'}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}", "--allow-privileged=true",
+            # No kubelets or kube-proxy here: the `kubernetes` Service needs no endpoints.
+            "--endpoint-reconciler-type=none",
+            # Scale benchmarks create thousands of objects from one client: no inflight caps.
+            "--max-requests-inflight=0", "--max-mutating-requests-inflight=0",
+            "--enable-priority-and-fairness=false",
+        ])  # fmt: skip
+        wait_http(f"https://127.0.0.1:{p_api}/readyz", api, "kube-apiserver /readyz", c,
+                  "kube-apiserver", ctx=tls_context(c), timeout=120)  # fmt: skip
+
+        common = [f"--kubeconfig={kc}", "--leader-elect=false", "--bind-address=127.0.0.1",
+                  f"--authentication-kubeconfig={kc}", f"--authorization-kubeconfig={kc}"]  # fmt: skip
+        kcm = c.start(state, "kube-controller-manager", [
+            str(bindir / "kube-controller-manager"), *common, f"--secure-port={p_kcm}",
+            f"--service-account-private-key-file={pki / 'sa.key'}", f"--root-ca-file={pki / 'ca.crt'}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            # Defaults are 20/30 QPS, far too slow for a scale benchmark's thousands of objects.
+            "--kube-api-qps=500", "--kube-api-burst=1000", "--concurrent-deployment-syncs=20",
+            "--concurrent-replicaset-syncs=20", "--concurrent-gc-syncs=50",
+        ])  # fmt: skip
+        sched = c.start(state, "kube-scheduler", [
+            str(bindir / "kube-scheduler"), *common, f"--secure-port={p_sched}",
+            "--kube-api-qps=500", "--kube-api-burst=1000",
+        ])  # fmt: skip
+        (c.dir / "kwok.yaml").write_text(kwok_config(bindir))
+        kwok = c.start(state, "kwok", [
+            str(bindir / "kwok"), f"--kubeconfig={kc}", f"--config={c.dir / 'kwok.yaml'}",
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
+            "--node-lease-duration-seconds=40", "--cidr=10.0.0.0/16", "--node-ip=10.0.0.1",
+            f"--server-address=127.0.0.1:{p_kwok}",
+        ])  # fmt: skip
+        wait_http(f"https://127.0.0.1:{p_kcm}/healthz", kcm, "kube-controller-manager /healthz", c,
+                  "kube-controller-manager", ctx=tls_context_insecure(), timeout=90)  # fmt: skip
+        wait_http(f"https://127.0.0.1:{p_sched}/healthz", sched, "kube-scheduler /healthz", c,
+                  "kube-scheduler", ctx=tls_context_insecure(), timeout=90)  # fmt: skip
+        wait_http(f"http://127.0.0.1:{p_kwok}/healthz", kwok, "kwok /healthz", c, "kwok", timeout=60)
+
+        if nodes:
+            kubectl(bindir, c.kubeconfig, "apply", "--server-side", "--field-manager=gptoss-kind",
+                    "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes}))  # fmt: skip
+            wait_nodes_ready(bindir, c, [n["metadata"]["name"] for n in nodes], kwok, timeout)
+        # Pods need the namespace's "default" ServiceAccount (ServiceAccount admission), which
+        # the controller-manager creates: waiting for it proves that controller is running.
+        wait_default_serviceaccount(bindir, c, kcm, timeout)
+    except BaseException:
+        stop_pids(c.running_pids())
+        raise
+    log(f"cluster {name!r} up in {time.monotonic() - started:.1f}s with {len(nodes)} nodes "
+        f"(API server https://127.0.0.1:{p_api}, logs in {c.logs})")  # fmt: skip
+    return c
+
+
+def tls_context_insecure() -> ssl.SSLContext:
+    # The controller-manager and scheduler serve /healthz with self-signed certs they make
+    # themselves at start; we only ask whether they answer, nothing secret crosses.
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def wait_nodes_ready(
+    bindir: Path, c: Cluster, names: list[str], kwok: subprocess.Popen[bytes], timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    pending = set(names)
+    while pending and time.monotonic() < deadline:
+        if kwok.poll() is not None:
+            raise ClusterError(f"kwok exited with code {kwok.returncode}:\n{c.log_tail('kwok')}")
+        out = json.loads(kubectl(bindir, c.kubeconfig, "get", "nodes", "-o", "json"))
+        for node in out["items"]:
+            conds = {x["type"]: x["status"] for x in node.get("status", {}).get("conditions", [])}
+            if conds.get("Ready") == "True":
+                pending.discard(node["metadata"]["name"])
+        if pending:
+            time.sleep(0.5)
+    if pending:
+        raise ClusterError(
+            f"{len(pending)} nodes not Ready after {timeout:.0f}s (e.g. {sorted(pending)[:3]}); "
+            f"kwok log:\n{c.log_tail('kwok')}"
+        )
+
+
+def wait_default_serviceaccount(
+    bindir: Path, c: Cluster, kcm: subprocess.Popen[bytes], timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if kcm.poll() is not None:
+            raise ClusterError(
+                f"kube-controller-manager exited with code {kcm.returncode}:\n"
+                f"{c.log_tail('kube-controller-manager')}"
+            )
+        proc = subprocess.run(
+            [str(bindir / "kubectl"), f"--kubeconfig={c.kubeconfig}", "get", "serviceaccount", "default",
+             "-n", "default", "-o", "name"], capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if proc.returncode == 0:
+            return
+        time.sleep(0.3)
+    raise ClusterError("kube-controller-manager did not create the default ServiceAccount in time")
+
+
+def down(name: str) -> None:
+    c = Cluster(name)
+    pids = c.load_state()["pids"]
+    stop_pids(pids)
+    if c.dir.exists():
+        shutil.rmtree(c.dir, ignore_errors=True)
+    log(f"cluster {name!r} stopped" if pids else f"cluster {name!r} was not running")
+
+
+def clusters() -> Iterator[Cluster]:
+    if STATE_ROOT.exists():
+        for d in sorted(STATE_ROOT.iterdir()):
+            if d.is_dir():
+                yield Cluster(d.name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kind/cluster", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_up = sub.add_parser("up", help="start a cluster; the last line printed is KUBECONFIG=<path>")
+    p_up.add_argument("--name", default="gptoss")
+    p_up.add_argument("--nodes", type=Path, action="append",
+                      help="node pool file(s); default kind/nodes.yaml")  # fmt: skip
+    p_up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for each step")
+    p_down = sub.add_parser("down", help="stop a cluster and remove its work directory")
+    p_down.add_argument("--name", default="gptoss")
+    p_down.add_argument("--all", action="store_true", help="every cluster under the state directory")
+    sub.add_parser("bindir", help="build the binaries if needed and print their directory")
+    sub.add_parser("list", help="clusters and whether they run")
+    p_kc = sub.add_parser("kubeconfig", help="print a running cluster's kubeconfig path")
+    p_kc.add_argument("--name", default="gptoss")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.cmd == "up":
+            c = up(args.name, args.nodes or [HERE / "nodes.yaml"], args.timeout)
+            print(f"KUBECONFIG={c.kubeconfig}")
+        elif args.cmd == "down":
+            for name in [c.name for c in clusters()] if args.all else [args.name]:
+                down(name)
+        elif args.cmd == "bindir":
+            print(build_bindir())
+        elif args.cmd == "list":
+            for c in clusters():
+                running = c.running_pids()
+                state = "running" if len(running) == len(COMPONENTS) else f"{len(running)}/5 processes"
+                print(f"{c.name}\t{state}\t{c.kubeconfig}")
+        elif args.cmd == "kubeconfig":
+            c = Cluster(args.name)
+            if not c.running_pids():
+                raise ClusterError(f"cluster {args.name!r} is not running")
+            print(c.kubeconfig)
+    except ClusterError as e:
+        print(f"kind/cluster: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""The ``gptoss-operator`` command line: one entry point, one subcommand per role.
+
+Each subcommand lives in its own module and registers itself through ``COMMANDS`` so that
+importing the CLI stays cheap: the router never imports kopf, the planner never imports httpx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from gptoss_operator import __version__
+
+# subcommand -> (module providing `add_arguments(parser)` and `run(args) -> int`, help text)
+COMMANDS: dict[str, tuple[str, str]] = {}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gptoss-operator",
+        description="Run OpenAI's gpt-oss models on Kubernetes with vLLM.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[args.command][0])
+    code: int = module.run(args)
+    return code

@@ -1,0 +1,146 @@
+"""Test access to the real local control plane started by ``kind/cluster``.
+
+One cluster per test session (``LocalCluster.start``), a fresh namespace per test, and
+polling helpers that fail with what they last saw instead of a bare timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+REPO = Path(__file__).resolve().parents[2]
+CLUSTER_SCRIPT = REPO / "kind" / "cluster"
+T = TypeVar("T")
+
+
+class ClusterStartError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    name: str
+    kubeconfig: Path
+    bindir: Path
+    owned: bool  # True when this session started it (and so stops it)
+
+    @classmethod
+    def start(cls, name: str | None = None) -> LocalCluster:
+        """Start a cluster for this session, or reuse the one named in GPTOSS_TEST_CLUSTER.
+
+        Reuse is for quick local iteration (`kind/cluster up --name dev`, then
+        `GPTOSS_TEST_CLUSTER=dev pytest ...`); CI always starts its own.
+        """
+        bindir = Path(
+            _run([str(CLUSTER_SCRIPT), "bindir"], "build the control plane").strip().splitlines()[-1]
+        )
+        reuse = os.environ.get("GPTOSS_TEST_CLUSTER")
+        if reuse:
+            kubeconfig = _run([str(CLUSTER_SCRIPT), "kubeconfig", "--name", reuse], "find the cluster")
+            return cls(reuse, Path(kubeconfig.strip()), bindir, owned=False)
+        name = name or f"pytest-{os.getpid()}-{uuid.uuid4().hex[:4]}"
+        out = _run([str(CLUSTER_SCRIPT), "up", "--name", name], "start the local control plane")
+        last = out.strip().splitlines()[-1]
+        if not last.startswith("KUBECONFIG="):
+            raise ClusterStartError(f"kind/cluster up did not print KUBECONFIG=...; it printed {last!r}")
+        return cls(name, Path(last.removeprefix("KUBECONFIG=")), bindir, owned=True)
+
+    def stop(self) -> None:
+        if self.owned:
+            _run([str(CLUSTER_SCRIPT), "down", "--name", self.name], "stop the local control plane")
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment for subprocesses (kubectl, helm, the operator) aimed at this cluster."""
+        return {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "PATH": f"{self.bindir}:{os.environ['PATH']}",
+        }
+
+    def kubectl(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [str(self.bindir / "kubectl"), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            check=False,
+            timeout=120,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}"
+            )
+        return proc
+
+    def get(self, *args: str) -> Any:
+        """`kubectl get ... -o json`, parsed."""
+        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
+    def apply(self, manifest: dict[str, Any] | list[dict[str, Any]], namespace: str | None = None) -> None:
+        docs = manifest if isinstance(manifest, list) else [manifest]
+        body = json.dumps({"apiVersion": "v1", "kind": "List", "items": docs})
+        ns = ["-n", namespace] if namespace else []
+        self.kubectl("apply", "--server-side", "--field-manager=pytest", *ns, "-f", "-", stdin=body)
+
+    def create_namespace(self, prefix: str) -> str:
+        # Namespace names are DNS labels: lower-case, <= 63 characters.
+        slug = re.sub(r"[^a-z0-9-]+", "-", prefix.lower()).strip("-")[:40].rstrip("-")
+        name = f"{slug}-{uuid.uuid4().hex[:6]}"
+        self.kubectl("create", "namespace", name)
+        # Pods are refused until the controller-manager has created the "default" ServiceAccount.
+        wait_for(
+            lambda: self.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
+            timeout=30,
+            what=f"the default ServiceAccount in {name}",
+        )
+        return name
+
+
+def _run(argv: list[str], what: str) -> str:
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ClusterStartError(
+            f"could not {what}: {' '.join(argv)} exited {proc.returncode}\n{proc.stderr[-4000:]}"
+        )
+    return proc.stdout
+
+
+def wait_for(probe: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.25) -> T:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what`` and the last value.
+
+    The probe may raise AssertionError to report why it is not done yet; the last such message
+    ends up in the failure.
+    """
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            value = probe()
+            if value:
+                return value
+            last = value
+        except AssertionError as e:
+            last = str(e)
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}")
+        time.sleep(interval)
+
+
+def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    for cond in obj.get("status", {}).get("conditions", []) or []:
+        if cond.get("type") == type_:
+            return dict(cond)
+    return None
