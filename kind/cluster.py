@@ -479,6 +479,14 @@ def down(name: str) -> None:
     log(f"cluster {name!r} stopped" if pids else f"cluster {name!r} was not running")
 
 
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def clusters() -> Iterator[Cluster]:
     if STATE_ROOT.exists():
         for d in sorted(STATE_ROOT.iterdir()):
@@ -499,6 +507,10 @@ def main(argv: list[str] | None = None) -> int:
     p_down.add_argument("--all", action="store_true", help="every cluster under the state directory")
     sub.add_parser("bindir", help="build the binaries if needed and print their directory")
     sub.add_parser("list", help="clusters and whether they run")
+    p_nodes = sub.add_parser("nodes", help="print the Node objects a node pool file expands to (JSON List)")
+    p_nodes.add_argument("--nodes", type=Path, action="append", help="default kind/nodes.yaml")
+    p_stats = sub.add_parser("stats", help="resident memory of each running component")
+    p_stats.add_argument("--name", default="gptoss")
     p_kc = sub.add_parser("kubeconfig", help="print a running cluster's kubeconfig path")
     p_kc.add_argument("--name", default="gptoss")
     args = parser.parse_args(argv)
@@ -517,6 +529,23 @@ def main(argv: list[str] | None = None) -> int:
                 running = c.running_pids()
                 state = "running" if len(running) == len(COMPONENTS) else f"{len(running)}/5 processes"
                 print(f"{c.name}\t{state}\t{c.kubeconfig}")
+        elif args.cmd == "nodes":
+            items = [
+                n
+                for f in args.nodes or [HERE / "nodes.yaml"]
+                for n in expand_nodes(yaml.safe_load(f.read_text()))
+            ]
+            print(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}, indent=2))
+        elif args.cmd == "stats":
+            running = Cluster(args.name).running_pids()
+            if not running:
+                raise ClusterError(f"cluster {args.name!r} is not running")
+            total = 0.0
+            for component, pid in running.items():
+                rss = rss_mib(pid)
+                total += rss
+                print(f"{component:<24} {rss:>7.1f} MiB")
+            print(f"{'total':<24} {total:>7.1f} MiB")
         elif args.cmd == "kubeconfig":
             c = Cluster(args.name)
             if not c.running_pids():
