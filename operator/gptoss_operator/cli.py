@@ -14,7 +14,12 @@ from collections.abc import Sequence
 from gptoss_operator import __version__
 
 # subcommand -> (module providing `add_arguments(parser)` and `run(args) -> int`, help text)
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("gptoss_operator.controller.cli", "Run the ModelDeployment operator against the current cluster"),
+    "plan": ("gptoss_operator.planning.cli", "Print the GPU/vLLM plan for a spec (no cluster needed)"),
+    "crds": ("gptoss_operator.api.cli", "Print the CRDs (or write them into a directory)"),
+    "router": ("gptoss_operator.router.cli", "Run the OpenAI-compatible hybrid router"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

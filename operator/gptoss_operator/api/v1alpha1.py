@@ -1,0 +1,390 @@
+"""ModelDeployment ``gptoss.dev/v1alpha1``: the typed source of truth for the CRD and the operator.
+
+Every field carries a description: it becomes the OpenAPI description in the CRD, so
+``kubectl explain modeldeployment.spec.gpu`` explains it. Rules the API server should enforce
+are declared here too (``x-kubernetes-validations`` via ``json_schema_extra``) and mirrored by
+pydantic constraints, so a body that bypassed admission still fails to parse, with an error
+that names the field (see :func:`gptoss_operator.api.errors.describe_validation_error`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic.alias_generators import to_camel
+
+from gptoss_operator.api.managed_flags import MANAGED_FLAG_REGEX, MANAGED_FLAGS_MESSAGE, managed_flags_in
+
+GROUP: Final = "gptoss.dev"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+KIND: Final = "ModelDeployment"
+PLURAL: Final = "modeldeployments"
+SINGULAR: Final = "modeldeployment"
+
+ModelName = Literal["gpt-oss-20b", "gpt-oss-120b"]
+MODEL_NAMES: Final[tuple[ModelName, ...]] = ("gpt-oss-20b", "gpt-oss-120b")
+
+# The GPU catalog's keys (gptoss_operator.planning.catalog); a unit test keeps them equal.
+GPUType = Literal[
+    "H100-80GB", "H200", "B200", "A100-80GB", "A100-40GB", "L40S", "L4", "A10G", "MI300X", "T4", "V100"
+]
+
+# Tensor-parallel sizes vLLM runs gpt-oss at (facts §2: 64 query / 8 KV heads, 2880 % TP == 0).
+TP_SIZES: Final[tuple[int, ...]] = (1, 2, 4, 8)
+GPUCount = Literal["auto", 1, 2, 4, 8]
+
+# Both models' max_position_embeddings (facts §1).
+MAX_CONTEXT: Final = 131072
+
+Phase = Literal["Pending", "Downloading", "Starting", "Ready", "Degraded", "Failed"]
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+# Condition types the operator writes (design doc: api.md).
+CONDITION_PLANNED: Final = "Planned"
+CONDITION_WEIGHTS_READY: Final = "WeightsReady"
+CONDITION_PROGRESSING: Final = "Progressing"
+CONDITION_READY: Final = "Ready"
+CONDITION_DEGRADED: Final = "Degraded"
+
+# Planner refusal reasons, used as the Planned=False condition's reason.
+RefusalReason = Literal["UnsupportedGPU", "InsufficientGPUMemory", "ContextTooLong"]
+
+
+class _Model(BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown fields are ignored (the API server prunes them)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+
+
+class GPUSpec(_Model):
+    """Which GPUs serve the model and how many each replica uses."""
+
+    type: GPUType = Field(
+        description=(
+            "GPU type from the operator's catalog. Pods are pinned to nodes whose GPU product label "
+            "(nvidia.com/gpu.product, or amd.com/gpu.product-name for AMD) matches this type. "
+            "Types below compute capability 8.0 (T4, V100) are refused: vLLM has no MXFP4 path there."
+        )
+    )
+    count: Annotated[
+        GPUCount,
+        WithJsonSchema(
+            {
+                "x-kubernetes-int-or-string": True,
+                "x-kubernetes-validations": [
+                    {
+                        "rule": "type(self) == string ? self == 'auto' : self in [1, 2, 4, 8]",
+                        "message": "gpu.count must be auto, 1, 2, 4 or 8 (the tensor-parallel sizes vLLM supports for gpt-oss)",
+                    }
+                ],
+            }
+        ),
+    ] = Field(
+        default="auto",
+        description=(
+            "GPUs per replica, equal to vLLM's tensor-parallel size: auto (the smallest size whose memory "
+            "budget fits) or 1, 2, 4, 8. An explicit count that cannot fit is refused with the smallest plan that would."
+        ),
+    )
+
+
+class ReasoningSpec(_Model):
+    """Reasoning defaults for requests that do not choose their own."""
+
+    default_effort: Literal["low", "medium", "high"] = Field(
+        default="medium",
+        description=(
+            "Reasoning effort for requests that do not send reasoning_effort. vLLM takes the effort per "
+            "request (harmony system message); medium is the model's own default."
+        ),
+    )
+
+
+class ServingSpec(_Model):
+    """How vLLM serves the model: context length, concurrency floor and parsers."""
+
+    max_model_len: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_CONTEXT,
+        description="Longest sequence (prompt + output) in tokens, passed as --max-model-len. Default: the model's full context, 131072.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"self >= 1 && self <= {MAX_CONTEXT}",
+                    "message": f"serving.maxModelLen must be between 1 and {MAX_CONTEXT} (the context gpt-oss was trained for)",
+                }
+            ]
+        },
+    )
+    min_concurrent_sequences: int = Field(
+        default=1,
+        ge=1,
+        le=4096,
+        description=(
+            "The plan must hold at least this many maxModelLen-token sequences in the KV cache at once; "
+            "raising it can raise the GPU count."
+        ),
+    )
+    gpu_memory_utilization: float | None = Field(
+        default=None,
+        ge=0.5,
+        le=0.98,
+        description=(
+            "Fraction of each GPU's memory vLLM may use (--gpu-memory-utilization). Default: 0.9 on NVIDIA "
+            "(vLLM's default), 0.95 on AMD (vLLM recipe)."
+        ),
+    )
+    reasoning: ReasoningSpec = Field(default_factory=ReasoningSpec, description="Reasoning-effort defaults.")
+    tool_calling: bool = Field(
+        default=True,
+        description="Enable function calling: --tool-call-parser openai --enable-auto-tool-choice.",
+    )
+
+
+class SecretKeyRef(_Model):
+    """A key in a Secret in the ModelDeployment's namespace."""
+
+    name: str = Field(min_length=1, description="Name of the Secret.")
+    key: str = Field(min_length=1, description="Key within the Secret.")
+
+
+class HuggingFaceSource(_Model):
+    """A Hugging Face model repository."""
+
+    repo: str | None = Field(
+        default=None,
+        description="Repository id. Default: openai/<model>, e.g. openai/gpt-oss-120b.",
+    )
+    revision: str = Field(default="main", min_length=1, description="Branch, tag or commit to load.")
+    token_secret_ref: SecretKeyRef | None = Field(
+        default=None, description="Secret key holding a Hugging Face token (for gated or private repos)."
+    )
+
+
+class CacheSpec(_Model):
+    """A PersistentVolumeClaim filled once by a download Job and mounted read-only by the pods."""
+
+    size: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$",
+        description="PVC size as a quantity, e.g. 80Gi. Default: the model's root safetensors plus headroom.",
+    )
+    storage_class_name: str | None = Field(
+        default=None, description="StorageClass of the PVC. Default: the cluster's default class."
+    )
+
+
+class SourceSpec(_Model):
+    """Where the weights come from. Only the repository's root files are fetched, never original/ or metal/."""
+
+    huggingface: HuggingFaceSource = Field(
+        default_factory=HuggingFaceSource, description="The Hugging Face repository."
+    )
+    cache: CacheSpec | None = Field(
+        default=None,
+        description="Pre-stage the weights on a PVC (download Job) instead of downloading in every pod at start.",
+    )
+
+
+class RolloutSpec(_Model):
+    """How pods are replaced when the spec changes."""
+
+    strategy: Literal["Auto", "Surge", "Recreate"] = Field(
+        default="Auto",
+        description=(
+            "Surge: maxSurge 1 / maxUnavailable 0 (needs spare GPUs). Recreate: maxSurge 0 / maxUnavailable 1 "
+            "(never waits for spare GPUs). Auto: Surge when matching nodes have spare GPUs for one more replica, else Recreate."
+        ),
+    )
+
+
+class Toleration(_Model):
+    """A Kubernetes toleration (core/v1 Toleration)."""
+
+    key: str | None = Field(
+        default=None, description="Taint key to match; empty with operator Exists matches all keys."
+    )
+    operator: Literal["Exists", "Equal"] | None = Field(
+        default=None, description="Exists or Equal (default Equal)."
+    )
+    value: str | None = Field(default=None, description="Taint value to match with operator Equal.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        default=None, description="Taint effect to match; empty matches all effects."
+    )
+    toleration_seconds: int | None = Field(
+        default=None, description="For NoExecute: how long the pod stays bound after the taint appears."
+    )
+
+
+class SchedulingSpec(_Model):
+    """Extra placement rules, on top of the GPU type's node affinity and GPU taint tolerations the operator adds."""
+
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, description="Extra node labels the pods require."
+    )
+    tolerations: list[Toleration] = Field(default_factory=list, description="Extra tolerations for the pods.")
+    priority_class_name: str | None = Field(default=None, description="PriorityClass of the pods.")
+
+
+class EnvVar(_Model):
+    """An environment variable with a literal value."""
+
+    name: str = Field(min_length=1, description="Variable name.")
+    value: str = Field(default="", description="Variable value.")
+
+
+class VLLMSpec(_Model):
+    """Escape hatch for vLLM options the operator does not model."""
+
+    extra_args: list[Annotated[str, Field(max_length=1024)]] = Field(
+        default_factory=list,
+        max_length=64,
+        description=(
+            "Extra vLLM command-line arguments, appended after the operator's. Flags the operator manages "
+            "(--model, --tensor-parallel-size, --max-model-len, --gpu-memory-utilization, --port, ...) are refused."
+        ),
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": f"self.all(a, !a.matches('{MANAGED_FLAG_REGEX}'))", "message": MANAGED_FLAGS_MESSAGE}
+            ]
+        },
+    )
+    env: list[EnvVar] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Extra environment variables for the vLLM container; they override the plan's env of the same name.",
+    )
+
+    @field_validator("extra_args")
+    @classmethod
+    def _no_managed_flags(cls, value: list[str]) -> list[str]:
+        if found := managed_flags_in(value):
+            raise ValueError(f"{MANAGED_FLAGS_MESSAGE} (found {', '.join(found)})")
+        return value
+
+
+class ModelDeploymentSpec(_Model):
+    """Desired state: one gpt-oss model served by vLLM."""
+
+    model: ModelName = Field(description="The gpt-oss model to serve: gpt-oss-20b or gpt-oss-120b.")
+    gpu: GPUSpec = Field(description="GPU type and GPUs per replica.")
+    replicas: int = Field(
+        default=1,
+        ge=0,
+        description="Number of vLLM replicas (scale subresource: kubectl scale and HPA work).",
+        json_schema_extra={
+            "x-kubernetes-validations": [{"rule": "self >= 0", "message": "replicas must be 0 or more"}]
+        },
+    )
+    serving: ServingSpec = Field(
+        default_factory=ServingSpec, description="Context length, concurrency floor and parsers."
+    )
+    source: SourceSpec = Field(default_factory=SourceSpec, description="Where the weights come from.")
+    image: str | None = Field(
+        default=None,
+        description="vLLM container image. Default: the operator's pinned image for the GPU vendor.",
+    )
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec, description="How pods are replaced on change.")
+    scheduling: SchedulingSpec = Field(default_factory=SchedulingSpec, description="Extra placement rules.")
+    vllm: VLLMSpec = Field(default_factory=VLLMSpec, description="Extra vLLM arguments and environment.")
+
+
+class Condition(_Model):
+    """A metav1-style condition. lastTransitionTime changes only when status flips."""
+
+    type: str = Field(description="Condition type: Planned, WeightsReady, Progressing, Ready or Degraded.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(
+        default="", description="CamelCase reason for the last transition, e.g. InsufficientGPUMemory."
+    )
+    message: str = Field(default="", description="Human-readable details.")
+    observed_generation: int | None = Field(
+        default=None, description="metadata.generation the condition was computed from."
+    )
+    last_transition_time: str | None = Field(
+        default=None,
+        description="When status last changed (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
+
+
+class Plan(_Model):
+    """What the operator decided: GPUs, tensor parallelism, memory budget, and the exact vLLM container."""
+
+    gpus_per_replica: int = Field(description="GPUs each replica requests (equals tensorParallelSize).")
+    tensor_parallel_size: int = Field(description="vLLM --tensor-parallel-size.")
+    gpu_memory_utilization: float = Field(description="vLLM --gpu-memory-utilization.")
+    max_model_len: int = Field(description="vLLM --max-model-len.")
+    kv_cache_tokens: int = Field(
+        description="Estimated KV-cache capacity per replica, in tokens, after weights and runtime overhead."
+    )
+    image: str = Field(description="vLLM container image.")
+    args: list[str] = Field(
+        description="vLLM container arguments (the image's entrypoint runs the OpenAI server)."
+    )
+    env: list[EnvVar] = Field(
+        description="Environment for the vLLM container (MXFP4 kernel and backend selection per GPU architecture)."
+    )
+
+
+class ModelDeploymentStatus(_Model):
+    """Observed state, written only by the operator."""
+
+    observed_generation: int | None = Field(
+        default=None, description="metadata.generation the status reflects."
+    )
+    phase: Phase | None = Field(
+        default=None,
+        description="Summary derived from the conditions: Pending, Downloading, Starting, Ready, Degraded or Failed.",
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Planned, WeightsReady, Progressing, Ready, Degraded.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    replicas: int | None = Field(
+        default=None, description="vLLM pods that exist (scale subresource statusReplicasPath)."
+    )
+    ready_replicas: int | None = Field(default=None, description="vLLM pods that serve the model.")
+    ready_text: str | None = Field(
+        default=None,
+        description=(
+            'readyReplicas/replicas as text, e.g. "1/2", for the Ready printer column '
+            "(a printer column shows one JSONPath, it cannot compute)."
+        ),
+    )
+    selector: str | None = Field(
+        default=None, description="Label selector of the vLLM pods (scale subresource labelSelectorPath)."
+    )
+    plan: Plan | None = Field(
+        default=None, description="The plan the operator applied; absent while the spec cannot be planned."
+    )
+    rollout_strategy: Literal["Surge", "Recreate"] | None = Field(
+        default=None, description="Rollout strategy in effect (what Auto resolved to)."
+    )
+    endpoint: str | None = Field(
+        default=None,
+        description="In-cluster OpenAI-compatible base URL, e.g. http://NAME.NAMESPACE.svc:8000/v1.",
+    )
+
+
+class ModelDeployment(_Model):
+    """Serve OpenAI's gpt-oss-20b or gpt-oss-120b with vLLM on a GPU type you name; the operator sizes GPUs, TP and flags."""
+
+    api_version: Literal["gptoss.dev/v1alpha1"] = Field(
+        default="gptoss.dev/v1alpha1", description="gptoss.dev/v1alpha1"
+    )
+    kind: Literal["ModelDeployment"] = Field(default="ModelDeployment", description="ModelDeployment")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Standard object metadata.")
+    spec: ModelDeploymentSpec = Field(description="Desired state.")
+    status: ModelDeploymentStatus | None = Field(
+        default=None, description="Observed state, written by the operator."
+    )
+
+
+def ready_text(ready_replicas: int, replicas: int) -> str:
+    """The ``status.readyText`` value, formatted like ``kubectl get deploy``'s READY column."""
+    return f"{ready_replicas}/{replicas}"

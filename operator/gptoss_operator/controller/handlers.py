@@ -1,0 +1,185 @@
+"""kopf wiring: watch events feed the store and enqueue ModelDeployment keys; workers reconcile.
+
+Only ``@kopf.on.event`` handlers are used: they keep no state on the objects (no progress or
+diff-base annotations, no finalizers), so kopf itself never writes to the cluster. Children
+are deleted by the garbage collector through their ownerReferences, so deleting a
+ModelDeployment never waits on this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from gptoss_operator.api.v1alpha1 import GROUP, PLURAL, VERSION
+from gptoss_operator.controller.reconcile import Reconciler
+from gptoss_operator.controller.store import Key, Store
+from gptoss_operator.controller.workqueue import WorkQueue
+from gptoss_operator.kube import Credentials, KubeAPI
+from gptoss_operator.metrics import OperatorMetrics
+from gptoss_operator.observed import summarize_child, summarize_node, summarize_pod
+from gptoss_operator.settings import FIELD_MANAGER, MANAGED_BY, OperatorSettings
+
+log = logging.getLogger(__name__)
+MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
+# Children the operator owns, as (group, version, plural).
+CHILD_RESOURCES = (
+    ("apps", "v1", "deployments"),
+    ("", "v1", "services"),
+    ("policy", "v1", "poddisruptionbudgets"),
+    ("", "v1", "persistentvolumeclaims"),
+    ("batch", "v1", "jobs"),
+)
+
+
+def _credentials(info: kopf.ConnectionInfo) -> Credentials:
+    def as_bytes(value: str | bytes | None) -> bytes | None:
+        return value.encode() if isinstance(value, str) else value
+
+    def as_path(value: object) -> str | None:
+        return None if value is None else str(value)
+
+    return Credentials(
+        server=info.server,
+        ca_path=as_path(info.ca_path),
+        ca_data=as_bytes(info.ca_data),
+        token=info.token,
+        certificate_path=as_path(info.certificate_path),
+        certificate_data=as_bytes(info.certificate_data),
+        private_key_path=as_path(info.private_key_path),
+        private_key_data=as_bytes(info.private_key_data),
+        insecure=bool(info.insecure),
+    )
+
+
+class Controller:
+    """Holds the operator's state for one kopf run; ``registry`` carries its handlers."""
+
+    def __init__(self, settings: OperatorSettings, metrics: OperatorMetrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.store = Store()
+        self.queue: WorkQueue[Key] = WorkQueue()
+        self.credentials: Credentials | None = None
+        self.api: KubeAPI | None = None
+        self._workers: asyncio.Task[None] | None = None
+        self.registry = kopf.OperatorRegistry()
+        self._register()
+
+    async def _reconcile(self, key: Key) -> None:
+        if self.api is None:
+            # kopf runs startup handlers before login; watch events (and so reconciles) only
+            # start after login has produced the credentials.
+            assert self.credentials is not None, "a reconcile ran before kopf's login"
+            self.api = KubeAPI(self.credentials, field_manager=FIELD_MANAGER, registry=self.metrics.registry)
+        with self.metrics.reconcile_seconds.time():
+            try:
+                await Reconciler(self.api, self.store, self.settings).reconcile(key)
+            except Exception:
+                self.metrics.reconcile_errors.inc()
+                raise
+        self.metrics.queue_depth.set(len(self.queue))
+
+    def _owner_of(self, body: dict[str, Any]) -> Key | None:
+        meta = body.get("metadata") or {}
+        for ref in meta.get("ownerReferences") or []:
+            if ref.get("kind") == "ModelDeployment" and ref.get("apiVersion", "").startswith(f"{GROUP}/"):
+                return (meta["namespace"], ref["name"])
+        return None
+
+    def _register(self) -> None:
+        registry = self.registry
+
+        @kopf.on.login(registry=registry)
+        def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+            info: kopf.ConnectionInfo | None = kopf.login_with_service_account(
+                **kwargs
+            ) or kopf.login_with_kubeconfig(**kwargs)
+            if info is not None:
+                self.credentials = _credentials(info)
+            return info
+
+        @kopf.on.startup(registry=registry)
+        async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+            # kopf posts its own log lines as Kubernetes Events by default: writes we don't want.
+            settings.posting.enabled = False
+            # Our state lives under gptoss.dev/, never kopf's defaults (we use none today:
+            # event handlers persist nothing, but a future change handler must not leak kopf.zalando.org).
+            settings.persistence.finalizer = f"{GROUP}/finalizer"
+            settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+            settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+                prefix=GROUP, key="last-handled-configuration"
+            )
+            # One operator replica (the chart runs it with strategy Recreate); no peering CRDs.
+            settings.peering.standalone = True
+            # Ask the API server to end each watch after 5 min and reconnect; 410 Gone and
+            # silent stalls (nolar/kopf#996, #1276) then heal within minutes, not never.
+            settings.watching.server_timeout = 300
+            settings.watching.client_timeout = 330
+            settings.watching.connect_timeout = 10
+            settings.networking.request_timeout = 60
+            self._workers = asyncio.create_task(
+                self.queue.run_workers(self.settings.workers, self._reconcile)
+            )
+
+        @kopf.on.cleanup(registry=registry)
+        async def cleanup(**_: Any) -> None:
+            if self._workers is not None:
+                self._workers.cancel()
+            if self.api is not None:
+                await self.api.aclose()
+
+        @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+        def model_deployment_event(event: kopf.RawEvent, **_: Any) -> None:
+            obj: dict[str, Any] = dict(event["object"])
+            key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+            if event["type"] == "DELETED":
+                self.store.model_deployments.pop(key, None)
+                self.queue.forget(key)
+                return
+            self.store.model_deployments[key] = obj
+            self.queue.add(key)
+
+        for group, version, plural in CHILD_RESOURCES:
+
+            @kopf.on.event(group, version, plural, labels=MANAGED, registry=registry)
+            def child_event(event: kopf.RawEvent, **_: Any) -> None:
+                obj: dict[str, Any] = dict(event["object"])
+                owner = self._owner_of(obj)
+                if owner is None:
+                    return
+                if event["type"] == "DELETED":
+                    self.store.drop_child(owner, obj["kind"], obj["metadata"]["name"])
+                else:
+                    self.store.set_child(owner, summarize_child(obj))
+                self.queue.add(owner)
+
+        @kopf.on.event("", "v1", "pods", registry=registry)
+        def pod_event(event: kopf.RawEvent, **_: Any) -> None:
+            obj = event["object"]
+            key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+            if event["type"] == "DELETED":
+                old = self.store.pods.get(key)
+                self.store.drop_pod(key)
+                if old is not None and old.instance:
+                    self.queue.add((old.namespace, old.instance))
+                return
+            pod = summarize_pod(obj, MANAGED_BY)
+            if not (pod.managed or pod.gpus):
+                self.store.drop_pod(key)  # neither ours nor using GPUs: not worth remembering
+                return
+            previous = self.store.pods.get(key)
+            self.store.set_pod(pod)
+            if pod.instance and pod != previous:
+                self.queue.add((pod.namespace, pod.instance))
+
+        @kopf.on.event("", "v1", "nodes", registry=registry)
+        def node_event(event: kopf.RawEvent, **_: Any) -> None:
+            obj = event["object"]
+            if event["type"] == "DELETED":
+                self.store.nodes.pop(obj["metadata"]["name"], None)
+            else:
+                self.store.nodes[obj["metadata"]["name"]] = summarize_node(obj)

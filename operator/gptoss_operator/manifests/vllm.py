@@ -1,0 +1,208 @@
+"""The vLLM Deployment and Service of a ModelDeployment (pure builders)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from gptoss_operator.api.v1alpha1 import ModelDeployment, Plan
+from gptoss_operator.manifests.common import JSON, digest, metadata, selector_labels, with_config_hash
+from gptoss_operator.observed import TEMPLATE_HASH_ANNOTATION
+from gptoss_operator.planning.catalog import gpu_profile
+from gptoss_operator.planning.startup import StartupBudget
+from gptoss_operator.settings import OperatorSettings
+
+RolloutChoice = Literal["Surge", "Recreate"]
+MODELS_VOLUME = "models"
+HF_HOME_SUBDIR = "hf"
+
+
+def gpu_resource(md: ModelDeployment) -> str:
+    return "amd.com/gpu" if gpu_profile(md.spec.gpu.type).vendor == "amd" else "nvidia.com/gpu"
+
+
+def node_affinity(md: ModelDeployment, settings: OperatorSettings) -> JSON:
+    label = settings.planner.node_label_for(gpu_profile(md.spec.gpu.type))
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": label.key, "operator": "In", "values": list(label.values)}]}
+                ]
+            }
+        }
+    }
+
+
+def node_label_requirements(md: ModelDeployment, settings: OperatorSettings) -> dict[str, tuple[str, ...]]:
+    """Labels a node must carry to run this ModelDeployment's pods (GPU type + nodeSelector)."""
+    label = settings.planner.node_label_for(gpu_profile(md.spec.gpu.type))
+    wanted = {label.key: label.values}
+    wanted |= {k: (v,) for k, v in md.spec.scheduling.node_selector.items()}
+    return wanted
+
+
+def _env(md: ModelDeployment, plan: Plan, settings: OperatorSettings) -> list[JSON]:
+    env: dict[str, JSON] = {e.name: {"name": e.name, "value": e.value} for e in plan.env}
+    env["HF_HOME"] = {"name": "HF_HOME", "value": f"{settings.planner.model_mount_path}/{HF_HOME_SUBDIR}"}
+    if md.spec.source.cache is not None:
+        # Weights are on the read-only cache volume: never reach the Hub at start.
+        env["HF_HUB_OFFLINE"] = {"name": "HF_HUB_OFFLINE", "value": "1"}
+    ref = md.spec.source.huggingface.token_secret_ref
+    if ref is not None:
+        env["HF_TOKEN"] = {
+            "name": "HF_TOKEN",
+            "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
+        }
+    for e in md.spec.vllm.env:  # the user's env wins over the plan's, by name
+        env[e.name] = {"name": e.name, "value": e.value}
+    return list(env.values())
+
+
+def _volumes(md: ModelDeployment, settings: OperatorSettings) -> tuple[list[JSON], list[JSON]]:
+    cache = md.spec.source.cache
+    models: JSON = (
+        {
+            "name": MODELS_VOLUME,
+            "persistentVolumeClaim": {"claimName": weights_claim_name(md), "readOnly": True},
+        }
+        if cache is not None
+        else {"name": MODELS_VOLUME, "emptyDir": {}}
+    )
+    volumes = [models, {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": settings.shm_size}}]
+    mounts: list[JSON] = [
+        {
+            "name": MODELS_VOLUME,
+            "mountPath": settings.planner.model_mount_path,
+            "readOnly": cache is not None,
+        },
+        {"name": "dshm", "mountPath": "/dev/shm"},
+    ]
+    return volumes, mounts
+
+
+def weights_claim_name(md: ModelDeployment) -> str:
+    return f"{md.metadata['name']}-weights"
+
+
+def pod_template(md: ModelDeployment, plan: Plan, settings: OperatorSettings, startup: StartupBudget) -> JSON:
+    name = md.metadata["name"]
+    resource = gpu_resource(md)
+    gpus = str(plan.gpus_per_replica)
+    volumes, mounts = _volumes(md, settings)
+    port = settings.planner.port
+    tolerations: list[JSON] = [{"key": resource, "operator": "Exists", "effect": "NoSchedule"}]
+    tolerations += [t.model_dump(by_alias=True, exclude_none=True) for t in md.spec.scheduling.tolerations]
+    spec: JSON = {
+        "affinity": node_affinity(md, settings),
+        "tolerations": tolerations,
+        # vLLM reads VLLM_PORT from the environment; service links would inject
+        # VLLM_PORT=tcp://... for a Service named "vllm" and crash the server (vLLM docs,
+        # "Deploying with Kubernetes" troubleshooting). The pods need no service env at all.
+        "enableServiceLinks": False,
+        # vLLM never calls the Kubernetes API: no token in the pod.
+        "automountServiceAccountToken": False,
+        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+        # vLLM drains in-flight requests on SIGTERM; long generations need more than 30 s.
+        "terminationGracePeriodSeconds": 120,
+        "containers": [
+            {
+                "name": "vllm",
+                "image": plan.image,
+                "args": list(plan.args),
+                "env": _env(md, plan, settings),
+                "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+                "resources": {"requests": {resource: gpus}, "limits": {resource: gpus}},
+                "volumeMounts": mounts,
+                "securityContext": {"allowPrivilegeEscalation": False},
+                # Loading weights takes minutes (65 GB for 120b); until the first success the
+                # kubelet only runs this probe, so liveness cannot kill a loading pod.
+                "startupProbe": {
+                    "httpGet": {"path": "/health", "port": "http"},
+                    "periodSeconds": startup.period_seconds,
+                    "failureThreshold": startup.failure_threshold,
+                    "timeoutSeconds": 5,
+                },
+                # /health turns green before the model is registered; /v1/models answers only
+                # once the OpenAI server serves it, so traffic waits for that.
+                "readinessProbe": {
+                    "httpGet": {"path": "/v1/models", "port": "http"},
+                    "periodSeconds": 10,
+                    "failureThreshold": 3,
+                    "timeoutSeconds": 5,
+                },
+                "livenessProbe": {
+                    "httpGet": {"path": "/health", "port": "http"},
+                    "periodSeconds": 20,
+                    "failureThreshold": 3,
+                    "timeoutSeconds": 10,
+                },
+            }
+        ],
+        "volumes": volumes,
+    }
+    if md.spec.scheduling.node_selector:
+        spec["nodeSelector"] = dict(md.spec.scheduling.node_selector)
+    if md.spec.scheduling.priority_class_name:
+        spec["priorityClassName"] = md.spec.scheduling.priority_class_name
+    return {"metadata": {"labels": metadata(md.metadata, name, md.spec.model)["labels"]}, "spec": spec}
+
+
+def deployment(md: ModelDeployment, template: JSON, startup: StartupBudget, rollout: RolloutChoice) -> JSON:
+    """The Deployment around ``template`` (from :func:`pod_template`, built once by the caller,
+    which also needs its hash to decide the rollout strategy)."""
+    name = md.metadata["name"]
+    # Surge keeps every replica serving while the new one loads (needs spare GPUs);
+    # Recreate-style (maxSurge 0) frees a replica's GPUs first, so a full node pool never
+    # deadlocks waiting for GPUs that the old pods hold (operator-anchors: rollout deadlocks).
+    rolling = (
+        {"maxSurge": 1, "maxUnavailable": 0} if rollout == "Surge" else {"maxSurge": 0, "maxUnavailable": 1}
+    )
+    meta = metadata(md.metadata, name, md.spec.model)
+    meta["annotations"] = {TEMPLATE_HASH_ANNOTATION: digest(template)}
+    manifest: JSON = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "replicas": md.spec.replicas,
+            "selector": {"matchLabels": selector_labels(name)},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": rolling},
+            # The rollout may legitimately spend the whole startup budget loading weights.
+            "progressDeadlineSeconds": startup.total_seconds + 300,
+            "revisionHistoryLimit": 3,
+            "template": template,
+        },
+    }
+    return with_config_hash(manifest)
+
+
+def service(md: ModelDeployment, settings: OperatorSettings) -> JSON:
+    name = md.metadata["name"]
+    manifest: JSON = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(md.metadata, name, md.spec.model),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(name),
+            "ports": [
+                {"name": "http", "port": settings.planner.port, "targetPort": "http", "protocol": "TCP"}
+            ],
+        },
+    }
+    return with_config_hash(manifest)
+
+
+def disruption_budget(md: ModelDeployment) -> JSON | None:
+    """One replica down at a time during voluntary disruptions; none for a single replica
+    (a PDB on one replica would block node drains forever)."""
+    if md.spec.replicas <= 1:
+        return None
+    name = md.metadata["name"]
+    manifest: JSON = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(md.metadata, name, md.spec.model),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels(name)}},
+    }
+    return with_config_hash(manifest)

@@ -1,0 +1,112 @@
+"""The weight cache: a PVC filled once by a download Job, mounted read-only by the vLLM pods."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from gptoss_operator.api.v1alpha1 import ModelDeployment, Plan
+from gptoss_operator.manifests.common import JSON, metadata, with_config_hash
+from gptoss_operator.manifests.vllm import HF_HOME_SUBDIR, weights_claim_name
+from gptoss_operator.planning.model_profiles import model_profile
+from gptoss_operator.settings import OperatorSettings
+
+# Files a gpt-oss repo holds that vLLM never reads: original/ is the same weights in OpenAI's
+# own layout and metal/ a Metal port, each roughly doubling the download (facts §1; vLLM
+# PR #30537 made vLLM itself skip them).
+IGNORED_PATTERNS = ("original/*", "metal/*")
+
+
+def default_cache_size(md: ModelDeployment) -> str:
+    """Root safetensors + 20% headroom for tokenizer/config files and revisions, in GiB."""
+    checkpoint = model_profile(md.spec.model).checkpoint_bytes
+    return f"{math.ceil(checkpoint * 1.2 / 2**30)}Gi"
+
+
+def download_job_name(md: ModelDeployment) -> str:
+    return f"{md.metadata['name']}-download"
+
+
+def weights_dir(md: ModelDeployment, settings: OperatorSettings) -> str:
+    return f"{settings.planner.model_mount_path}/{md.spec.model}"
+
+
+def weights_claim(md: ModelDeployment) -> JSON | None:
+    cache = md.spec.source.cache
+    if cache is None:
+        return None
+    spec: JSON = {
+        # One writer (the Job), then readers on the nodes the replicas land on. ReadWriteOnce
+        # works for replicas on one node; spread replicas need a ReadWriteMany class.
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": cache.size or default_cache_size(md)}},
+    }
+    if cache.storage_class_name:
+        spec["storageClassName"] = cache.storage_class_name
+    manifest: JSON = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": metadata(md.metadata, weights_claim_name(md), md.spec.model, component="weights"),
+        "spec": spec,
+    }
+    return with_config_hash(manifest)
+
+
+def download_job(md: ModelDeployment, plan: Plan, settings: OperatorSettings) -> JSON | None:
+    """A Job that downloads the repository's root files with huggingface_hub (already in the
+    vLLM image) into the cache PVC. Idempotent: a rerun only fetches what is missing."""
+    if md.spec.source.cache is None:
+        return None
+    hf = md.spec.source.huggingface
+    repo = hf.repo or model_profile(md.spec.model).hf_repo
+    script = (
+        "import sys\n"
+        "from huggingface_hub import snapshot_download\n"
+        f"path = snapshot_download(repo_id={json.dumps(repo)}, revision={json.dumps(hf.revision)}, "
+        f"local_dir={json.dumps(weights_dir(md, settings))}, ignore_patterns={json.dumps(list(IGNORED_PATTERNS))})\n"
+        "print('weights ready in', path)\n"
+    )
+    env: list[JSON] = [
+        {"name": "HF_HOME", "value": f"{settings.planner.model_mount_path}/{HF_HOME_SUBDIR}"},
+        # Parallel transfers of the multi-GB shards (huggingface_hub's hf_transfer/xet backends
+        # pick this up when present).
+        {"name": "HF_HUB_ENABLE_HF_TRANSFER", "value": "1"},
+    ]
+    if hf.token_secret_ref is not None:
+        ref = hf.token_secret_ref
+        env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
+    manifest: JSON = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata(md.metadata, download_job_name(md), md.spec.model, component="download"),
+        "spec": {
+            "backoffLimit": 6,
+            "template": {
+                "metadata": {
+                    "labels": metadata(md.metadata, "", md.spec.model, component="download")["labels"]
+                },
+                "spec": {
+                    "restartPolicy": "OnFailure",
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [
+                        {
+                            "name": "download",
+                            "image": plan.image,
+                            "command": ["python3", "-c", script],
+                            "env": env,
+                            "volumeMounts": [
+                                {"name": "models", "mountPath": settings.planner.model_mount_path}
+                            ],
+                            "securityContext": {"allowPrivilegeEscalation": False},
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "models", "persistentVolumeClaim": {"claimName": weights_claim_name(md)}}
+                    ],
+                },
+            },
+        },
+    }
+    return with_config_hash(manifest)

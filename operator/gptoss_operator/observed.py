@@ -1,0 +1,244 @@
+"""What the operator observed, as small frozen summaries of raw watch bodies (pure functions).
+
+Keeping summaries instead of whole bodies bounds the operator's memory (a Pod body is several
+KB; its summary is a few fields) and gives status evaluation a typed, testable input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+JSON = Mapping[str, Any]
+
+# Annotation on every child: hash of the manifest the operator last applied. Equal hash means
+# the child already is what the operator wants, so it sends nothing (no writes on resync).
+CONFIG_HASH_ANNOTATION: Final = "gptoss.dev/config-hash"
+# On the Deployment: hash of the pod template alone, to tell a rollout from a scale/strategy change.
+TEMPLATE_HASH_ANNOTATION: Final = "gptoss.dev/template-hash"
+GPU_RESOURCES: Final = ("nvidia.com/gpu", "amd.com/gpu")
+
+
+@dataclass(frozen=True)
+class ChildState:
+    """Any owned child: enough to decide whether to re-apply it."""
+
+    kind: str
+    name: str
+    config_hash: str | None
+
+
+@dataclass(frozen=True)
+class DeploymentState(ChildState):
+    generation: int = 0
+    observed_generation: int = 0
+    replicas: int = 0
+    ready_replicas: int = 0
+    updated_replicas: int = 0
+    available_replicas: int = 0
+    template_hash: str | None = None
+    max_surge: str | None = None
+    max_unavailable: str | None = None
+    progress_deadline_exceeded: bool = False
+
+
+@dataclass(frozen=True)
+class JobState(ChildState):
+    succeeded: bool = False
+    failed: bool = False
+    active: int = 0
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class PodState:
+    namespace: str
+    name: str
+    node: str | None
+    phase: str
+    gpus: Mapping[str, int]
+    instance: str | None  # app.kubernetes.io/instance when the operator manages the pod
+    managed: bool
+    component: str | None = None  # "server" (vLLM) or "download" (the weight Job)
+    ready: bool = False
+    terminating: bool = False
+    unschedulable: str | None = None  # the scheduler's message when it could not place the pod
+    waiting_reason: str | None = None  # e.g. CrashLoopBackOff, ImagePullBackOff
+
+
+@dataclass(frozen=True)
+class NodeState:
+    name: str
+    labels: Mapping[str, str]
+    gpus: Mapping[str, int]  # allocatable per GPU resource
+    schedulable: bool
+    ready: bool
+    taints: tuple[tuple[str, str | None, str], ...] = field(default=())
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _annotations(body: JSON) -> Mapping[str, str]:
+    annotations: Mapping[str, str] = body.get("metadata", {}).get("annotations") or {}
+    return annotations
+
+
+def summarize_child(body: JSON) -> ChildState:
+    kind = body.get("kind", "")
+    if kind == "Deployment":
+        return summarize_deployment(body)
+    if kind == "Job":
+        return summarize_job(body)
+    return ChildState(kind, body["metadata"]["name"], _annotations(body).get(CONFIG_HASH_ANNOTATION))
+
+
+def summarize_deployment(body: JSON) -> DeploymentState:
+    meta, spec, status = body["metadata"], body.get("spec", {}), body.get("status", {}) or {}
+    rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions", []) or []}
+    progressing = conditions.get("Progressing", {})
+    return DeploymentState(
+        kind="Deployment",
+        name=meta["name"],
+        config_hash=_annotations(body).get(CONFIG_HASH_ANNOTATION),
+        generation=_int(meta.get("generation")),
+        observed_generation=_int(status.get("observedGeneration")),
+        replicas=_int(status.get("replicas")),
+        ready_replicas=_int(status.get("readyReplicas")),
+        updated_replicas=_int(status.get("updatedReplicas")),
+        available_replicas=_int(status.get("availableReplicas")),
+        template_hash=_annotations(body).get(TEMPLATE_HASH_ANNOTATION),
+        max_surge=None if rolling.get("maxSurge") is None else str(rolling["maxSurge"]),
+        max_unavailable=None if rolling.get("maxUnavailable") is None else str(rolling["maxUnavailable"]),
+        progress_deadline_exceeded=progressing.get("reason") == "ProgressDeadlineExceeded",
+    )
+
+
+def summarize_job(body: JSON) -> JobState:
+    status = body.get("status", {}) or {}
+    conditions = {c.get("type"): c for c in status.get("conditions", []) or [] if c.get("status") == "True"}
+    failed = conditions.get("Failed")
+    return JobState(
+        kind="Job",
+        name=body["metadata"]["name"],
+        config_hash=_annotations(body).get(CONFIG_HASH_ANNOTATION),
+        succeeded="Complete" in conditions or _int(status.get("succeeded")) > 0,
+        failed=failed is not None,
+        active=_int(status.get("active")),
+        message=(failed or {}).get("message", ""),
+    )
+
+
+def _gpu_requests(pod_spec: JSON) -> dict[str, int]:
+    # Extended resources must have requests == limits; either one tells the count.
+    totals: dict[str, int] = {}
+    for container in pod_spec.get("containers", []) or []:
+        resources = container.get("resources") or {}
+        merged = {**(resources.get("requests") or {}), **(resources.get("limits") or {})}
+        for name in GPU_RESOURCES:
+            if name in merged:
+                totals[name] = totals.get(name, 0) + _int(merged[name])
+    return totals
+
+
+def summarize_pod(body: JSON, managed_by: str) -> PodState:
+    meta, spec, status = body["metadata"], body.get("spec", {}), body.get("status", {}) or {}
+    labels = meta.get("labels") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions", []) or []}
+    scheduled = conditions.get("PodScheduled", {})
+    unschedulable = (
+        scheduled.get("message") or "unschedulable"
+        if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable"
+        else None
+    )
+    waiting = next(
+        (
+            cs["state"]["waiting"].get("reason")
+            for cs in status.get("containerStatuses", []) or []
+            if (cs.get("state") or {}).get("waiting")
+        ),
+        None,
+    )
+    managed = labels.get("app.kubernetes.io/managed-by") == managed_by
+    return PodState(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        node=spec.get("nodeName"),
+        phase=status.get("phase", "Pending"),
+        gpus=_gpu_requests(spec),
+        instance=labels.get("app.kubernetes.io/instance") if managed else None,
+        managed=managed,
+        component=labels.get("app.kubernetes.io/component") if managed else None,
+        ready=conditions.get("Ready", {}).get("status") == "True",
+        terminating=meta.get("deletionTimestamp") is not None,
+        unschedulable=unschedulable,
+        waiting_reason=waiting,
+    )
+
+
+def summarize_node(body: JSON) -> NodeState:
+    meta, spec, status = body["metadata"], body.get("spec", {}), body.get("status", {}) or {}
+    allocatable = status.get("allocatable") or {}
+    conditions = {c.get("type"): c.get("status") for c in status.get("conditions", []) or []}
+    return NodeState(
+        name=meta["name"],
+        labels=dict(meta.get("labels") or {}),
+        gpus={r: _int(allocatable[r]) for r in GPU_RESOURCES if r in allocatable},
+        schedulable=not spec.get("unschedulable", False),
+        ready=conditions.get("Ready") == "True",
+        taints=tuple(
+            (t.get("key", ""), t.get("value"), t.get("effect", "")) for t in spec.get("taints", []) or []
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Room on matching nodes for whole replicas of ``gpus_per_replica`` GPUs."""
+
+    replica_slots: int
+    matching_nodes: int
+    free_gpus: int
+
+    def describe(self, gpus_per_replica: int) -> str:
+        return (
+            f"{self.matching_nodes} matching nodes have {self.free_gpus} free GPUs "
+            f"(room for {self.replica_slots} more replicas of {gpus_per_replica} GPUs)"
+        )
+
+
+def spare_capacity(
+    nodes: Iterable[NodeState],
+    pods: Iterable[PodState],
+    *,
+    resource: str,
+    node_labels: Mapping[str, Iterable[str]],
+    gpus_per_replica: int,
+) -> Capacity:
+    """How many more replicas fit on nodes whose labels match ``node_labels`` (key -> allowed values).
+
+    Free GPUs per node = allocatable - GPUs requested by its non-terminal pods; a replica needs
+    all its GPUs on one node (tensor parallelism runs inside one pod).
+    """
+    used: dict[str, int] = {}
+    for pod in pods:
+        if pod.node and pod.phase not in ("Succeeded", "Failed"):
+            used[pod.node] = used.get(pod.node, 0) + pod.gpus.get(resource, 0)
+    wanted = {k: set(v) for k, v in node_labels.items()}
+    slots = matching = free_total = 0
+    for node in nodes:
+        if not (node.schedulable and node.ready and node.gpus.get(resource)):
+            continue
+        if any(node.labels.get(k) not in allowed for k, allowed in wanted.items()):
+            continue
+        matching += 1
+        free = max(0, node.gpus[resource] - used.get(node.name, 0))
+        free_total += free
+        slots += free // max(1, gpus_per_replica)
+    return Capacity(replica_slots=slots, matching_nodes=matching, free_gpus=free_total)

@@ -1,0 +1,64 @@
+"""Operator settings: environment variables, overridden by `gptoss-operator run` flags.
+
+| env | flag | default |
+| --- | --- | --- |
+| GPTOSS_NAMESPACES (comma-separated) | --namespace (repeatable) | all namespaces |
+| GPTOSS_WORKERS | --workers | 8 concurrent reconciles |
+| GPTOSS_METRICS_PORT | --metrics-port | 8080 (/metrics, /healthz); 0 disables |
+| GPTOSS_IMAGE_NVIDIA / GPTOSS_IMAGE_AMD | --image-nvidia / --image-amd | the planner's pinned images |
+| GPTOSS_CLUSTER_DOMAIN | --cluster-domain | "" (endpoint http://NAME.NS.svc:8000/v1) |
+| GPTOSS_SHM_SIZE | --shm-size | 16Gi (/dev/shm for NCCL between TP ranks) |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gptoss_operator.planning.settings import DEFAULT_SETTINGS, PlannerSettings
+
+FIELD_MANAGER: Final = "gptoss-operator"
+MANAGED_BY: Final = "gptoss-operator"
+
+
+class OperatorSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    namespaces: tuple[str, ...] = Field(default=(), description="Namespaces to watch; empty means all.")
+    workers: int = Field(default=8, ge=1, le=256, description="Concurrent reconciles.")
+    metrics_port: int = Field(default=8080, ge=0, le=65535)
+    cluster_domain: str = Field(
+        default="", description="Appended to NAME.NS.svc in status.endpoint when set."
+    )
+    # vLLM's docs run the server with --shm-size / --ipc=host: NCCL between tensor-parallel
+    # ranks uses /dev/shm, and the container runtime's 64 MiB default fails TP > 1.
+    shm_size: str = Field(default="16Gi")
+    planner: PlannerSettings = Field(default_factory=lambda: DEFAULT_SETTINGS)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorSettings:
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        if env.get("GPTOSS_NAMESPACES"):
+            values["namespaces"] = tuple(n.strip() for n in env["GPTOSS_NAMESPACES"].split(",") if n.strip())
+        for key, name in (("GPTOSS_WORKERS", "workers"), ("GPTOSS_METRICS_PORT", "metrics_port")):
+            if env.get(key):
+                values[name] = int(env[key])
+        if env.get("GPTOSS_CLUSTER_DOMAIN"):
+            values["cluster_domain"] = env["GPTOSS_CLUSTER_DOMAIN"]
+        if env.get("GPTOSS_SHM_SIZE"):
+            values["shm_size"] = env["GPTOSS_SHM_SIZE"]
+        images = dict(DEFAULT_SETTINGS.images)
+        if env.get("GPTOSS_IMAGE_NVIDIA"):
+            images["nvidia"] = env["GPTOSS_IMAGE_NVIDIA"]
+        if env.get("GPTOSS_IMAGE_AMD"):
+            images["amd"] = env["GPTOSS_IMAGE_AMD"]
+        values["planner"] = DEFAULT_SETTINGS.model_copy(update={"images": images})
+        return cls.model_validate(values)
+
+    def endpoint(self, name: str, namespace: str) -> str:
+        host = f"{name}.{namespace}.svc" + (f".{self.cluster_domain}" if self.cluster_domain else "")
+        return f"http://{host}:{self.planner.port}/v1"

@@ -1,0 +1,309 @@
+"""ModelDeployment status from what the operator observed (pure: gather -> evaluate -> write).
+
+Conditions are metav1-style; ``phase`` is derived from them, never stored independently.
+
+| condition | True | False / Unknown |
+| --- | --- | --- |
+| Planned | Planned | InvalidSpec, UnsupportedGPU, InsufficientGPUMemory, ContextTooLong |
+| WeightsReady | DownloadAtStart (no cache), Downloaded | Downloading, DownloadFailed, NotPlanned |
+| Progressing | Creating, RollingOut | Complete, InsufficientGPU, ProgressDeadlineExceeded, WaitingForWeights, ... |
+| Ready | Serving | ScaledToZero, Starting, NotPlanned |
+| Degraded | InvalidSpec, <refusal>, ApplyFailed, DownloadFailed, InsufficientGPU, Unschedulable, CrashLoopBackOff, ... | AsExpected |
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from gptoss_operator.api.v1alpha1 import (
+    CONDITION_DEGRADED,
+    CONDITION_PLANNED,
+    CONDITION_PROGRESSING,
+    CONDITION_READY,
+    CONDITION_WEIGHTS_READY,
+    Plan,
+    ready_text,
+)
+from gptoss_operator.observed import DeploymentState, JobState, PodState
+
+JSON = dict[str, Any]
+Weights = Literal["NotCached", "Downloading", "Downloaded", "Failed"]
+CONDITION_ORDER = (
+    CONDITION_PLANNED,
+    CONDITION_WEIGHTS_READY,
+    CONDITION_PROGRESSING,
+    CONDITION_READY,
+    CONDITION_DEGRADED,
+)
+# Pod waiting reasons that mean the container will not come up on its own.
+FAILING_WAIT_REASONS = frozenset(
+    {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "InvalidImageName"}
+)
+_INSUFFICIENT_GPU = re.compile(r"Insufficient (nvidia\.com/gpu|amd\.com/gpu)")
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Everything status depends on, gathered by the controller."""
+
+    name: str
+    model: str
+    generation: int
+    desired_replicas: int
+    selector: str
+    endpoint: str
+    spec_error: str | None = None
+    plan: Plan | None = None
+    refusal: tuple[str, str] | None = None  # (reason, message)
+    gpu_summary: str = ""  # e.g. "2x H100-80GB"
+    weights: Weights = "NotCached"
+    job: JobState | None = None
+    deployment: DeploymentState | None = None
+    pods: Sequence[PodState] = field(default=())  # the vLLM server pods
+    apply_error: str | None = None
+    rollout: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+def _cond(type_: str, status: bool | None, reason: str, message: str) -> JSON:
+    return {
+        "type": type_,
+        "status": "Unknown" if status is None else ("True" if status else "False"),
+        "reason": reason,
+        "message": message,
+    }
+
+
+def _planned(o: Observation) -> JSON:
+    if o.spec_error:
+        return _cond(CONDITION_PLANNED, False, "InvalidSpec", o.spec_error)
+    if o.refusal:
+        return _cond(CONDITION_PLANNED, False, o.refusal[0], o.refusal[1])
+    assert o.plan is not None
+    p = o.plan
+    return _cond(
+        CONDITION_PLANNED,
+        True,
+        "Planned",
+        f"{o.gpu_summary} per replica, tensor parallel {p.tensor_parallel_size}, max model len "
+        f"{p.max_model_len}, ~{p.kv_cache_tokens} KV-cache tokens",
+    )
+
+
+def _weights(o: Observation) -> JSON:
+    if o.plan is None:
+        return _cond(CONDITION_WEIGHTS_READY, None, "NotPlanned", "no plan yet")
+    if o.weights == "NotCached":
+        return _cond(
+            CONDITION_WEIGHTS_READY,
+            True,
+            "DownloadAtStart",
+            "no cache: each pod fetches the weights when it starts",
+        )
+    if o.weights == "Downloaded":
+        return _cond(CONDITION_WEIGHTS_READY, True, "Downloaded", "the weight cache is filled")
+    if o.weights == "Failed":
+        msg = o.job.message if o.job and o.job.message else "the download Job failed"
+        return _cond(CONDITION_WEIGHTS_READY, False, "DownloadFailed", msg)
+    return _cond(
+        CONDITION_WEIGHTS_READY, False, "Downloading", "the download Job is filling the weight cache"
+    )
+
+
+def _unschedulable(o: Observation) -> tuple[list[PodState], list[PodState]]:
+    stuck = [p for p in o.pods if p.unschedulable and not p.terminating]
+    gpu = [p for p in stuck if _INSUFFICIENT_GPU.search(p.unschedulable or "")]
+    return gpu, [p for p in stuck if p not in gpu]
+
+
+def _degraded(o: Observation) -> JSON:
+    if o.spec_error:
+        return _cond(CONDITION_DEGRADED, True, "InvalidSpec", o.spec_error)
+    if o.refusal:
+        return _cond(CONDITION_DEGRADED, True, o.refusal[0], o.refusal[1])
+    if o.apply_error:
+        return _cond(CONDITION_DEGRADED, True, "ApplyFailed", o.apply_error)
+    if o.weights == "Failed":
+        return _weights(o) | {"type": CONDITION_DEGRADED, "status": "True"}
+    gpu, other = _unschedulable(o)
+    if gpu:
+        return _cond(
+            CONDITION_DEGRADED,
+            True,
+            "InsufficientGPU",
+            f"{len(gpu)} of {len(o.pods)} vLLM pods cannot be scheduled: {gpu[0].unschedulable}",
+        )
+    if other:
+        return _cond(
+            CONDITION_DEGRADED,
+            True,
+            "Unschedulable",
+            f"{len(other)} of {len(o.pods)} vLLM pods cannot be scheduled: {other[0].unschedulable}",
+        )
+    failing = [p for p in o.pods if p.waiting_reason in FAILING_WAIT_REASONS]
+    if failing:
+        reason = failing[0].waiting_reason or "PodsFailing"
+        return _cond(
+            CONDITION_DEGRADED,
+            True,
+            reason,
+            f"{len(failing)} vLLM pods are in {reason} (pod {failing[0].name})",
+        )
+    if o.deployment and o.deployment.progress_deadline_exceeded:
+        return _cond(
+            CONDITION_DEGRADED, True, "ProgressDeadlineExceeded", "the rollout exceeded its progress deadline"
+        )
+    return _cond(CONDITION_DEGRADED, False, "AsExpected", "")
+
+
+def _rollout_done(o: Observation) -> bool:
+    d = o.deployment
+    return bool(
+        d
+        and d.observed_generation >= d.generation
+        and d.updated_replicas >= o.desired_replicas
+        and d.replicas == o.desired_replicas
+        and d.available_replicas >= o.desired_replicas
+    )
+
+
+def _progressing(o: Observation, degraded: JSON) -> JSON:
+    if o.plan is None:
+        return _cond(
+            CONDITION_PROGRESSING, False, "NotPlanned", "nothing to roll out until the spec can be planned"
+        )
+    if o.weights in ("Downloading", "Failed"):
+        return _cond(
+            CONDITION_PROGRESSING,
+            False,
+            "WaitingForWeights",
+            "the Deployment starts once the weights are cached",
+        )
+    if o.apply_error:
+        return _cond(CONDITION_PROGRESSING, False, "ApplyFailed", o.apply_error)
+    if o.deployment is None:
+        return _cond(CONDITION_PROGRESSING, True, "Creating", "creating the vLLM Deployment")
+    if degraded["reason"] in ("InsufficientGPU", "ProgressDeadlineExceeded"):
+        return _cond(CONDITION_PROGRESSING, False, degraded["reason"], degraded["message"])
+    if _rollout_done(o):
+        return _cond(CONDITION_PROGRESSING, False, "Complete", f"{o.desired_replicas} replicas up to date")
+    d = o.deployment
+    return _cond(
+        CONDITION_PROGRESSING,
+        True,
+        "RollingOut",
+        f"{d.updated_replicas} of {o.desired_replicas} replicas updated, {d.ready_replicas} ready"
+        + (f" (rollout: {o.rollout})" if o.rollout else ""),
+    )
+
+
+def _ready(o: Observation) -> JSON:
+    if o.plan is None:
+        return _cond(CONDITION_READY, False, "NotPlanned", "the spec cannot be planned")
+    if o.desired_replicas == 0:
+        return _cond(CONDITION_READY, False, "ScaledToZero", "spec.replicas is 0")
+    ready = o.deployment.ready_replicas if o.deployment else 0
+    if ready >= o.desired_replicas and _rollout_done(o):
+        return _cond(
+            CONDITION_READY,
+            True,
+            "Serving",
+            f"{ready}/{o.desired_replicas} replicas serve {o.model} at {o.endpoint}",
+        )
+    return _cond(CONDITION_READY, False, "Starting", f"{ready}/{o.desired_replicas} replicas ready")
+
+
+def phase(conditions: dict[str, JSON], ready_replicas: int, pods: Sequence[PodState]) -> str:
+    planned, weights = conditions[CONDITION_PLANNED], conditions[CONDITION_WEIGHTS_READY]
+    ready, degraded = conditions[CONDITION_READY], conditions[CONDITION_DEGRADED]
+    if planned["status"] != "True" or degraded["reason"] == "DownloadFailed":
+        return "Failed"
+    if weights["reason"] == "Downloading":
+        return "Downloading"
+    if ready["status"] == "True" and degraded["status"] == "False":
+        return "Ready"
+    if degraded["status"] == "True" and ready_replicas > 0:
+        return "Degraded"
+    if any(p.node and not p.terminating for p in pods):
+        return "Starting"
+    return "Pending"
+
+
+def evaluate(o: Observation, previous: Sequence[JSON], now: str) -> JSON:
+    """The full ``status`` to write. ``previous`` conditions keep their lastTransitionTime
+    while their status does not change (meta.SetStatusCondition semantics)."""
+    degraded = _degraded(o)
+    new = {
+        CONDITION_PLANNED: _planned(o),
+        CONDITION_WEIGHTS_READY: _weights(o),
+        CONDITION_PROGRESSING: _progressing(o, degraded),
+        CONDITION_READY: _ready(o),
+        CONDITION_DEGRADED: degraded,
+    }
+    before = {c.get("type"): c for c in previous}
+    conditions = []
+    for type_ in CONDITION_ORDER:
+        cond = new[type_] | {"observedGeneration": o.generation}
+        old = before.get(type_)
+        same = old is not None and old.get("status") == cond["status"] and old.get("lastTransitionTime")
+        cond["lastTransitionTime"] = old["lastTransitionTime"] if same and old else now
+        conditions.append(cond)
+    d = o.deployment
+    ready_replicas = d.ready_replicas if d else 0
+    replicas = d.replicas if d else 0
+    status: JSON = {
+        "observedGeneration": o.generation,
+        "phase": phase(new, ready_replicas, o.pods),
+        "conditions": conditions,
+        "replicas": replicas,
+        "readyReplicas": ready_replicas,
+        "readyText": ready_text(ready_replicas, o.desired_replicas),
+        "selector": o.selector,
+        "plan": o.plan.model_dump(by_alias=True, mode="json") if o.plan else None,
+        "rolloutStrategy": o.rollout,
+        "endpoint": o.endpoint if o.plan else None,
+    }
+    return status
+
+
+_WARNING_WHEN_FALSE = {CONDITION_PLANNED, CONDITION_WEIGHTS_READY}
+
+
+def transitions(previous: Sequence[JSON], current: Sequence[JSON]) -> list[Event]:
+    """Events for conditions whose status or reason changed (Progressing is left to the
+    Deployment's own events, it changes on every replica)."""
+    before = {c.get("type"): c for c in previous}
+    events = []
+    for cond in current:
+        type_ = cond["type"]
+        if type_ == CONDITION_PROGRESSING:
+            continue
+        old = before.get(type_)
+        if old and (old.get("status"), old.get("reason")) == (cond["status"], cond["reason"]):
+            continue
+        if not old and cond["status"] == "False" and type_ in (CONDITION_DEGRADED, CONDITION_READY):
+            continue  # a new object is not "recovered" nor "not ready yet" news
+        bad = (type_ == CONDITION_DEGRADED and cond["status"] == "True") or (
+            type_ in _WARNING_WHEN_FALSE and cond["status"] == "False" and cond["reason"] != "Downloading"
+        )
+        message = cond["message"] or f"{type_} is {cond['status']}"
+        events.append(Event("Warning" if bad else "Normal", cond["reason"], f"{type_}: {message}"))
+    return events
+
+
+def strip_volatile(status: JSON) -> JSON:
+    """Status without timestamps, to compare what would be written against what is there."""
+    out = dict(status)
+    out["conditions"] = [
+        {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions", [])
+    ]
+    return out

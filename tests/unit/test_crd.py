@@ -1,0 +1,204 @@
+"""The CRD is generated from the models, is structural, and crds/ matches the generator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gptoss_operator.api.crd_schema import SchemaConversionError, structural_violations, to_structural
+from gptoss_operator.api.crds import all_crds, crd_filename, render_yaml
+from gptoss_operator.api.managed_flags import MANAGED_FLAG_REGEX
+from gptoss_operator.cli import main
+
+CRDS_DIR = Path(__file__).resolve().parents[2] / "crds"
+
+
+@pytest.fixture(scope="module")
+def crd() -> dict[str, Any]:
+    matching: list[dict[str, Any]] = [
+        c for c in all_crds() if c["metadata"]["name"] == "modeldeployments.gptoss.dev"
+    ]
+    assert len(matching) == 1
+    return matching[0]
+
+
+def schema_at(crd: dict[str, Any], *path: str) -> dict[str, Any]:
+    node: dict[str, Any] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    for part in path:
+        node = node["properties"][part]
+    return node
+
+
+class TestDrift:
+    def test_crds_dir_matches_generator(self):
+        for manifest in all_crds():
+            path = CRDS_DIR / crd_filename(manifest)
+            assert path.exists(), f"{path} missing: run `gptoss-operator crds --output-dir crds`"
+            assert path.read_text() == render_yaml(manifest), (
+                f"{path} drifted: run `gptoss-operator crds --output-dir crds`"
+            )
+
+    def test_crds_command_prints_the_same_yaml(self, capsys):
+        assert main(["crds"]) == 0
+        printed = list(yaml.safe_load_all(capsys.readouterr().out))
+        assert printed == all_crds()
+
+    def test_crds_command_writes_files(self, tmp_path):
+        assert main(["crds", "--output-dir", str(tmp_path)]) == 0
+        assert (tmp_path / "modeldeployments.gptoss.dev.yaml").read_text() == render_yaml(all_crds()[0])
+
+
+class TestStructural:
+    def test_generated_schema_is_structural_and_documented(self, crd):
+        assert structural_violations(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]) == []
+
+    @pytest.mark.parametrize(
+        ("schema", "problem"),
+        [
+            ({"type": "object", "properties": {"a": {"description": "x"}}}, "a: no type"),
+            ({"type": "object", "properties": {"a": {"type": "string"}}}, "a: no description"),
+            (
+                {"type": "object", "properties": {"a": {"$ref": "#/$defs/A", "description": "x"}}},
+                "a: has $ref",
+            ),
+            (
+                {
+                    "type": "object",
+                    "properties": {
+                        "a": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": "x"}
+                    },
+                },
+                "a: has anyOf",
+            ),
+            (
+                {"type": "object", "properties": {}, "additionalProperties": False},
+                "properties and additionalProperties",
+            ),
+            ({"type": "integer", "exclusiveMinimum": 0}, "exclusiveMinimum must be a boolean"),
+            (
+                {
+                    "type": "array",
+                    "items": {"type": "object"},
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["k"],
+                },
+                "list-map key k",
+            ),
+        ],
+    )
+    def test_checker_catches_non_structural_schemas(self, schema, problem):
+        assert any(problem in p for p in structural_violations(schema)), structural_violations(schema)
+
+    def test_converter_resolves_refs_and_nullable_unions(self):
+        raw = {
+            "type": "object",
+            "properties": {
+                "a": {
+                    "anyOf": [{"$ref": "#/$defs/A"}, {"type": "null"}],
+                    "default": None,
+                    "description": "outer",
+                },
+                "n": {"type": "integer", "exclusiveMinimum": 0, "description": "n"},
+            },
+            "$defs": {
+                "A": {
+                    "type": "object",
+                    "title": "A",
+                    "description": "inner",
+                    "properties": {"x": {"type": "string", "description": "x"}},
+                }
+            },
+        }
+        out = to_structural(raw)
+        assert out["properties"]["a"] == {
+            "type": "object",
+            "description": "outer",
+            "properties": {"x": {"type": "string", "description": "x"}},
+        }
+        assert out["properties"]["n"] == {
+            "type": "integer",
+            "minimum": 0,
+            "exclusiveMinimum": True,
+            "description": "n",
+        }
+
+    def test_converter_refuses_real_unions(self):
+        with pytest.raises(SchemaConversionError, match="not structural"):
+            to_structural({"anyOf": [{"type": "string"}, {"type": "integer"}]})
+
+
+class TestModelDeploymentCRD:
+    def test_names(self, crd):
+        names = crd["spec"]["names"]
+        assert crd["spec"]["group"] == "gptoss.dev"
+        assert (names["kind"], names["plural"], names["shortNames"], names["categories"]) == (
+            "ModelDeployment",
+            "modeldeployments",
+            ["md"],
+            ["gptoss"],
+        )
+        assert crd["spec"]["versions"][0]["name"] == "v1alpha1"
+
+    def test_subresources(self, crd):
+        sub = crd["spec"]["versions"][0]["subresources"]
+        assert sub["status"] == {}
+        assert sub["scale"] == {
+            "specReplicasPath": ".spec.replicas",
+            "statusReplicasPath": ".status.replicas",
+            "labelSelectorPath": ".status.selector",
+        }
+        assert schema_at(crd, "status", "selector")["type"] == "string"
+
+    def test_printer_columns_point_at_existing_fields(self, crd):
+        columns = {c["name"]: c["jsonPath"] for c in crd["spec"]["versions"][0]["additionalPrinterColumns"]}
+        assert list(columns) == ["Model", "GPU", "GPUs", "TP", "Ready", "Phase", "Age"]
+        for name, path in columns.items():
+            if path.startswith(".metadata"):
+                continue
+            schema_at(crd, *path.lstrip(".").split("."))  # KeyError if the column points nowhere
+            assert name
+
+    def test_gpu_count_is_int_or_string_with_cel(self, crd):
+        count = schema_at(crd, "spec", "gpu", "count")
+        assert count["x-kubernetes-int-or-string"] is True
+        assert "type" not in count
+        assert count["default"] == "auto"
+        (rule,) = count["x-kubernetes-validations"]
+        assert "'auto'" in rule["rule"]
+        assert "[1, 2, 4, 8]" in rule["rule"]
+        assert "auto, 1, 2, 4 or 8" in rule["message"]
+
+    def test_extra_args_rule_uses_the_shared_regex_and_is_bounded(self, crd):
+        extra = schema_at(crd, "spec", "vllm", "extraArgs")
+        (rule,) = extra["x-kubernetes-validations"]
+        assert MANAGED_FLAG_REGEX in rule["rule"]
+        # CEL cost estimation needs bounded lists and strings, or the API server refuses the CRD.
+        assert extra["maxItems"] == 64
+        assert extra["items"]["maxLength"] == 1024
+
+    def test_ranges_have_human_messages(self, crd):
+        max_len = schema_at(crd, "spec", "serving", "maxModelLen")
+        assert (max_len["minimum"], max_len["maximum"]) == (1, 131072)
+        assert "between 1 and 131072" in max_len["x-kubernetes-validations"][0]["message"]
+        replicas = schema_at(crd, "spec", "replicas")
+        assert replicas["minimum"] == 0
+        assert replicas["default"] == 1
+        assert "0 or more" in replicas["x-kubernetes-validations"][0]["message"]
+
+    def test_model_enum_and_required(self, crd):
+        assert schema_at(crd, "spec", "model")["enum"] == ["gpt-oss-20b", "gpt-oss-120b"]
+        assert schema_at(crd, "spec")["required"] == ["model", "gpu"]
+
+    def test_conditions_are_a_list_map_keyed_by_type(self, crd):
+        conditions = schema_at(crd, "status", "conditions")
+        assert conditions["x-kubernetes-list-type"] == "map"
+        assert conditions["x-kubernetes-list-map-keys"] == ["type"]
+        assert "type" in conditions["items"]["required"]
+
+    def test_gpu_explain_is_useful(self, crd):
+        gpu = schema_at(crd, "spec", "gpu")
+        assert "GPU" in gpu["description"]
+        assert "compute capability 8.0" in gpu["properties"]["type"]["description"]
