@@ -134,15 +134,16 @@ def expand_nodes(doc: dict[str, Any]) -> list[dict[str, Any]]:
     nodes: list[dict[str, Any]] = []
     for pool in doc["pools"]:
         spec = {**defaults, **pool}
-        gpu = spec["gpu"]
-        vendor = gpu["resource"].split(".", 1)[0]  # "nvidia" | "amd"
+        gpu = spec.get("gpu")
         labels = {
             "kubernetes.io/os": "linux",
             "kubernetes.io/arch": "amd64",
             "type": "kwok",
             "gptoss.dev/pool": spec["name"],
         }
-        if vendor == "nvidia":
+        if gpu is None:
+            pass  # a CPU pool
+        elif gpu["resource"] == "nvidia.com/gpu":
             major, minor = str(gpu["compute"]).split(".")
             labels |= {
                 "nvidia.com/gpu.present": "true",
@@ -166,8 +167,9 @@ def expand_nodes(doc: dict[str, Any]) -> list[dict[str, Any]]:
             "memory": str(spec["memory"]),
             "pods": str(spec["pods"]),
             "ephemeral-storage": "2Ti",
-            gpu["resource"]: str(gpu["perNode"]),
         }
+        if gpu is not None:
+            resources[gpu["resource"]] = str(gpu["perNode"])
         for i in range(int(spec["count"])):
             name = f"{spec['name']}-{i}"
             nodes.append({

@@ -62,6 +62,11 @@ class KubeError(Exception):
     def not_found(self) -> bool:
         return self.status == 404
 
+    @property
+    def namespace_terminating(self) -> bool:
+        """The namespace is being deleted: nothing new may be created in it, ever again."""
+        return self.status == 403 and "because it is being terminated" in str(self)
+
 
 @dataclass(frozen=True)
 class Credentials:

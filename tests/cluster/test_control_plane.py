@@ -54,7 +54,12 @@ def test_gpu_nodes_match_the_declared_pools(cluster: LocalCluster) -> None:
     pools = yaml.safe_load(NODES_FILE.read_text())["pools"]
     nodes = {n["metadata"]["name"]: n for n in cluster.get("nodes")["items"]}
     for pool in pools:
-        gpu = pool["gpu"]
+        gpu = pool.get("gpu")
+        if gpu is None:  # a CPU pool: no GPUs, no taints
+            node = nodes[f"{pool['name']}-0"]
+            assert not any(k.endswith("/gpu") for k in node["status"]["allocatable"])
+            assert not node["spec"].get("taints")
+            continue
         for i in range(pool["count"]):
             node = nodes[f"{pool['name']}-{i}"]
             assert node["status"]["allocatable"][gpu["resource"]] == str(gpu["perNode"])

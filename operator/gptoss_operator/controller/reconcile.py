@@ -124,6 +124,11 @@ class Reconciler:
             await self._ensure_optional(key, "PodDisruptionBudget", name, disruption_budget(md))
             base["deployment"] = self._deployment_state(key)
         except KubeError as e:
+            if e.namespace_terminating:
+                # The namespace controller is deleting everything in it, this object included:
+                # recreating children would only be refused again. Its deletion event ends this.
+                log.debug("%s/%s: namespace is terminating, not reconciling", namespace, name)
+                return
             apply_error = str(e)
             log.warning("applying children of %s/%s failed: %s", namespace, name, e)
         job = self.store.child(key, "Job")
@@ -159,6 +164,9 @@ class Reconciler:
                 self.store.set_child(owner, have)
         if have is not None and have.config_hash == want:
             return
+        log.debug(
+            "applying %s %s/%s (have %s, want %s)", kind, owner[0], name, have and have.config_hash, want
+        )
         applied = await self.api.apply(manifest)
         self.store.set_child(owner, summarize_child(applied))
 
@@ -238,7 +246,14 @@ class Reconciler:
             # Keys the new status no longer has are removed (merge patch null); keys we never
             # write (none today) would be left alone.
             patch = new | {k: None for k in current if k not in new}
-            updated = await self.api.patch_status(API_VERSION, KIND, meta["namespace"], meta["name"], patch)
+            try:
+                updated = await self.api.patch_status(
+                    API_VERSION, KIND, meta["namespace"], meta["name"], patch
+                )
+            except KubeError as e:
+                if e.not_found:
+                    return  # deleted meanwhile; its DELETED event drops it from the store
+                raise
             key = (meta["namespace"], meta["name"])
             if key in self.store.model_deployments and updated:
                 self.store.model_deployments[key] = updated
@@ -248,6 +263,8 @@ class Reconciler:
                     body, type_=event.type, reason=event.reason, message=event.message, component=COMPONENT
                 )
             except KubeError as e:  # an event is best effort; status already says it
+                if e.namespace_terminating:
+                    return
                 log.warning(
                     "could not record event %s on %s/%s: %s", event.reason, meta["namespace"], meta["name"], e
                 )

@@ -1,0 +1,103 @@
+"""The real operator process (`gptoss-operator run`) against a local cluster."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.cluster import REPO, LocalCluster, wait_for
+
+_SAMPLE = re.compile(
+    r'^gptoss_operator_api_writes_total\{resource="([^"]+)",verb="([^"]+)"\} ([0-9.e+]+)$', re.M
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class OperatorProcess:
+    cluster: LocalCluster
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    metrics_port: int = field(default_factory=free_port)
+
+    def install_crds(self) -> None:
+        self.cluster.kubectl("apply", "--server-side", "--field-manager=pytest", "-f", str(REPO / "crds"))
+        self.cluster.kubectl(
+            "wait", "--for=condition=Established", "--timeout=60s", "crd/modeldeployments.gptoss.dev"
+        )
+
+    def start(self) -> None:
+        self.metrics_port = free_port()
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gptoss_operator",
+                "run",
+                f"--metrics-port={self.metrics_port}",
+                "--liveness-port=0",
+            ],
+            env=self.cluster.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        wait_for(self._metrics_answer, timeout=30, what="the operator's /metrics endpoint")
+
+    def _metrics_answer(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"the operator exited with {self.proc.returncode}:\n{self.log_tail()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def writes(self) -> dict[tuple[str, str], float]:
+        """The operator's own count of write requests, by (resource, verb), since it started."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        return {(m[1], m[2]): float(m[3]) for m in _SAMPLE.finditer(text)}
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    def assert_alive(self) -> None:
+        assert self.proc is not None and self.proc.poll() is None, f"the operator died:\n{self.log_tail()}"
+
+
+def settle(seconds: float) -> None:
+    """Let watch events and any reconciles they trigger run their course."""
+    time.sleep(seconds)
