@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cluster import LocalCluster
-from tests.support.operator import OperatorProcess
+from tests.support.operator_process import OperatorProcess
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from tests.support.cluster import LocalCluster, condition, wait_for
-from tests.support.operator import OperatorProcess, settle
+from tests.support.operator_process import OperatorProcess, settle
 
 
 def model_deployment(name: str, model: str, gpu: str, **spec: Any) -> dict[str, Any]:
@@ -199,7 +199,8 @@ def test_full_gpu_nodes_show_insufficient_gpu(
     assert "Insufficient nvidia.com/gpu" in message
     assert md["status"]["phase"] == "Degraded"  # 8 of 9 serve
     progressing = condition(md, "Progressing")
-    assert progressing is not None and progressing["reason"] == "InsufficientGPU"
+    assert progressing is not None
+    assert progressing["reason"] == "InsufficientGPU"
     events = cluster.get(
         "events", "-n", namespace, "--field-selector", "involvedObject.name=fill,reason=InsufficientGPU"
     )
@@ -365,7 +366,8 @@ def test_weight_cache_is_filled_by_a_job_before_the_deployment_starts(
         job = cluster.get("job", "cached-download", "-n", namespace)
         script = job["spec"]["template"]["spec"]["containers"][0]["command"][-1]
         assert "snapshot_download" in script
-        assert "original/*" in script and "metal/*" in script  # root files only
+        assert "original/*" in script  # root files only
+        assert "metal/*" in script
         pvc = cluster.get("pvc", "cached-weights", "-n", namespace)
         assert pvc["status"]["phase"] == "Bound"
         dep = cluster.get("deployment", "cached", "-n", namespace)

@@ -95,7 +95,8 @@ class OperatorProcess:
             return "(no log)"
 
     def assert_alive(self) -> None:
-        assert self.proc is not None and self.proc.poll() is None, f"the operator died:\n{self.log_tail()}"
+        assert self.proc is not None, "the operator is not running"
+        assert self.proc.poll() is None, f"the operator died:\n{self.log_tail()}"
 
 
 def settle(seconds: float) -> None:
