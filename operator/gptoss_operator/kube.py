@@ -1,6 +1,7 @@
 """The only module that talks to the Kubernetes API (writes; kopf owns the watches).
 
-A small async client over httpx: server-side apply under one field manager, status merge
+A small async client over aiohttp (kopf's own HTTP stack: C-accelerated parsing; httpx cost
+half the operator's CPU at 1,000 objects, see docs/operator.md): server-side apply under one field manager, status merge
 patches, deletes and Events. Every write is counted by verb and resource
 (``gptoss_operator_api_writes_total``) so "a quiet cluster means zero writes" is observable.
 Credentials come from kopf's login (see ``controller.startup``), passed in as plain data so
@@ -18,8 +19,8 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any, Final
 
-import httpx
-from prometheus_client import CollectorRegistry, Counter
+import aiohttp
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from gptoss_operator.api.v1alpha1 import API_VERSION
 
@@ -84,7 +85,7 @@ class Credentials:
 
     def ssl_context(self) -> ssl.SSLContext | bool:
         if self.insecure:
-            return False
+            return False  # aiohttp: no certificate verification
         ctx = ssl.create_default_context(
             cafile=self.ca_path, cadata=self.ca_data.decode() if self.ca_data else None
         )
@@ -123,44 +124,72 @@ class KubeAPI:
         *,
         field_manager: str,
         registry: CollectorRegistry | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        headers = {"User-Agent": f"{field_manager}"}
+        headers = {"User-Agent": field_manager}
         if credentials.token:
             headers["Authorization"] = f"Bearer {credentials.token}"
         self.field_manager = field_manager
-        self._client = httpx.AsyncClient(
-            base_url=credentials.server,
-            headers=headers,
-            verify=credentials.ssl_context(),
-            transport=transport,
-            # Writes are small; a stuck API server must not stall a reconcile forever.
-            timeout=httpx.Timeout(30.0, connect=5.0),
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
-        )
+        self._server = credentials.server.rstrip("/")
+        self._headers = headers
+        self._ssl = credentials.ssl_context()
+        self._session: aiohttp.ClientSession | None = None
         self.writes = Counter(
             "gptoss_operator_api_writes",
             "Write requests the operator sent to the Kubernetes API",
             ["verb", "resource"],
             registry=registry,
         )
+        self.latency = Histogram(
+            "gptoss_operator_api_request_seconds",
+            "Kubernetes API request latency as the operator sees it",
+            ["verb", "resource"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
+        )
+
+    def _client(self) -> aiohttp.ClientSession:
+        # Created lazily: a ClientSession must be made inside the running event loop.
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=64),
+                # Writes are small; a stuck API server must not stall a reconcile forever.
+                timeout=aiohttp.ClientTimeout(total=30, connect=5),
+            )
+        return self._session
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     async def _request(
-        self, method: str, path: str, *, resource: str, verb: str, params: JSON | None = None, **kw: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        resource: str,
+        verb: str,
+        params: dict[str, str] | None = None,
+        body: JSON | None = None,
+        content_type: str = "application/json",
     ) -> JSON:
         if verb != "get":
             self.writes.labels(verb=verb, resource=resource).inc()
+        data = None if body is None else json.dumps(body)
+        headers = {"Content-Type": content_type} if data is not None else None
         try:
-            resp = await self._client.request(method, path, params=params, **kw)
-        except httpx.HTTPError as e:
+            with self.latency.labels(verb=verb, resource=resource).time():
+                async with self._client().request(
+                    method, self._server + path, params=params, data=data, headers=headers
+                ) as resp:
+                    text = await resp.text()
+                    status = resp.status
+        except (aiohttp.ClientError, TimeoutError) as e:
             raise KubeError(0, f"{method} {path}: {type(e).__name__}: {e}") from e
-        if resp.status_code >= 400:
-            raise KubeError(resp.status_code, _status_message(resp))
-        body: JSON = resp.json() if resp.content else {}
-        return body
+        if status >= 400:
+            raise KubeError(status, _status_message(status, text))
+        result: JSON = json.loads(text) if text else {}
+        return result
 
     async def get(self, api_version: str, kind: str, namespace: str, name: str) -> JSON | None:
         """One object, or None when it does not exist (a read: not counted as a write)."""
@@ -185,8 +214,8 @@ class KubeAPI:
             resource=kind,
             verb="apply",
             params={"fieldManager": self.field_manager, "force": "true"},
-            content=json.dumps(manifest),
-            headers={"Content-Type": "application/apply-patch+yaml"},
+            body=manifest,
+            content_type="application/apply-patch+yaml",
         )
 
     async def patch_status(
@@ -199,8 +228,8 @@ class KubeAPI:
             path,
             resource=f"{kind}/status",
             verb="patch",
-            content=json.dumps({"status": status}),
-            headers={"Content-Type": "application/merge-patch+json"},
+            body={"status": status},
+            content_type="application/merge-patch+json",
         )
 
     async def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
@@ -244,14 +273,13 @@ class KubeAPI:
             resource_path("v1", "Event", meta["namespace"]),
             resource="Event",
             verb="create",
-            content=json.dumps(body),
-            headers={"Content-Type": "application/json"},
+            body=body,
         )
 
 
-def _status_message(resp: httpx.Response) -> str:
+def _status_message(status: int, text: str) -> str:
     try:
-        body = resp.json()
-        return f"HTTP {resp.status_code} {body.get('reason', '')}: {body.get('message', resp.text)}"
+        body = json.loads(text)
+        return f"HTTP {status} {body.get('reason', '')}: {body.get('message', text)}"
     except ValueError:
-        return f"HTTP {resp.status_code}: {resp.text[:500]}"
+        return f"HTTP {status}: {text[:500]}"

@@ -212,7 +212,9 @@ def _ready(o: Observation) -> JSON:
     if o.desired_replicas == 0:
         return _cond(CONDITION_READY, False, "ScaledToZero", "spec.replicas is 0")
     ready = o.deployment.ready_replicas if o.deployment else 0
-    if ready >= o.desired_replicas and _rollout_done(o):
+    # Ready means "the model is served at full strength": during a Surge rollout the old
+    # replicas keep serving, so a rollout alone does not make it unready (Progressing says it).
+    if ready >= o.desired_replicas:
         return _cond(
             CONDITION_READY,
             True,
@@ -231,7 +233,10 @@ def phase(conditions: dict[str, JSON], ready_replicas: int, pods: Sequence[PodSt
         return "Downloading"
     if ready["status"] == "True" and degraded["status"] == "False":
         return "Ready"
-    if degraded["status"] == "True" and ready_replicas > 0:
+    # Pods waiting for GPUs with none serving are Pending (the condition says why); anything
+    # else wrong (crash loops, bad image, failed applies) is Degraded even with 0 ready.
+    waiting_for_nodes = degraded["reason"] in ("InsufficientGPU", "Unschedulable")
+    if degraded["status"] == "True" and (ready_replicas > 0 or not waiting_for_nodes):
         return "Degraded"
     if any(p.node and not p.terminating for p in pods):
         return "Starting"
@@ -290,8 +295,13 @@ def transitions(previous: Sequence[JSON], current: Sequence[JSON]) -> list[Event
         old = before.get(type_)
         if old and (old.get("status"), old.get("reason")) == (cond["status"], cond["reason"]):
             continue
-        if not old and cond["status"] == "False" and type_ in (CONDITION_DEGRADED, CONDITION_READY):
-            continue  # a new object is not "recovered" nor "not ready yet" news
+        if not old and (
+            (cond["status"] == "False" and type_ in (CONDITION_DEGRADED, CONDITION_READY))
+            or (type_ == CONDITION_WEIGHTS_READY and cond["reason"] == "DownloadAtStart")
+        ):
+            # A new object that is "not degraded", "not ready yet" or "will download at start"
+            # is no news; events are for transitions someone may act on.
+            continue
         bad = (type_ == CONDITION_DEGRADED and cond["status"] == "True") or (
             type_ in _WARNING_WHEN_FALSE and cond["status"] == "False" and cond["reason"] != "Downloading"
         )

@@ -141,6 +141,11 @@ def test_api_server_refuses_bad_count_and_managed_extra_args(
     assert "--tensor-parallel-size" in proc.stderr
     assert "manage" in proc.stderr  # the rule's message says the operator manages that flag
 
+    long_name = model_deployment("n" * 55, "gpt-oss-20b", "L4")
+    proc = cluster.kubectl("create", "-n", namespace, "-f", "-", stdin=json.dumps(long_name), check=False)
+    assert proc.returncode != 0
+    assert "metadata.name must be at most 54 characters" in proc.stderr
+
 
 def test_changing_max_model_len_rolls_out(
     cluster: LocalCluster, operator: OperatorProcess, namespace: str

@@ -34,21 +34,25 @@ class LocalCluster:
     owned: bool  # True when this session started it (and so stops it)
 
     @classmethod
-    def start(cls, name: str | None = None) -> LocalCluster:
+    def start(
+        cls, name: str | None = None, nodes: list[Path] | None = None, reuse_env: bool = True
+    ) -> LocalCluster:
         """Start a cluster for this session, or reuse the one named in GPTOSS_TEST_CLUSTER.
 
         Reuse is for quick local iteration (`kind/cluster up --name dev`, then
-        `GPTOSS_TEST_CLUSTER=dev pytest ...`); CI always starts its own.
+        `GPTOSS_TEST_CLUSTER=dev pytest ...`); CI always starts its own. ``nodes`` replaces
+        kind/nodes.yaml (a benchmark's node pools); such a cluster is never a reused one.
         """
         bindir = Path(
             _run([str(CLUSTER_SCRIPT), "bindir"], "build the control plane").strip().splitlines()[-1]
         )
-        reuse = os.environ.get("GPTOSS_TEST_CLUSTER")
+        reuse = os.environ.get("GPTOSS_TEST_CLUSTER") if reuse_env and nodes is None else None
         if reuse:
             kubeconfig = _run([str(CLUSTER_SCRIPT), "kubeconfig", "--name", reuse], "find the cluster")
             return cls(reuse, Path(kubeconfig.strip()), bindir, owned=False)
         name = name or f"pytest-{os.getpid()}-{uuid.uuid4().hex[:4]}"
-        out = _run([str(CLUSTER_SCRIPT), "up", "--name", name], "start the local control plane")
+        node_args = [arg for f in nodes or [] for arg in ("--nodes", str(f))]
+        out = _run([str(CLUSTER_SCRIPT), "up", "--name", name, *node_args], "start the local control plane")
         last = out.strip().splitlines()[-1]
         if not last.startswith("KUBECONFIG="):
             raise ClusterStartError(f"kind/cluster up did not print KUBECONFIG=...; it printed {last!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -42,15 +43,19 @@ class OperatorProcess:
     def start(self) -> None:
         self.metrics_port = free_port()
         log = self.log_path.open("ab")
+        argv = [
+            sys.executable,
+            "-m",
+            "gptoss_operator",
+            "run",
+            f"--metrics-port={self.metrics_port}",
+            "--liveness-port=0",
+        ]
+        # GPTOSS_OPERATOR_WRAPPER: a profiler command line to run the operator under, e.g.
+        # "py-spy record -o profile.txt -f raw --" (investigating the benchmark, never in CI).
+        wrapper = os.environ.get("GPTOSS_OPERATOR_WRAPPER", "").split()
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gptoss_operator",
-                "run",
-                f"--metrics-port={self.metrics_port}",
-                "--liveness-port=0",
-            ],
+            [*wrapper, *argv],
             env=self.cluster.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -87,6 +92,13 @@ class OperatorProcess:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
             text = resp.read().decode()
         return {(m[1], m[2]): float(m[3]) for m in _SAMPLE.finditer(text)}
+
+    def metric(self, name: str) -> float:
+        """The sum of one metric's samples (e.g. gptoss_operator_reconcile_seconds_count)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        pattern = re.compile(rf"^{re.escape(name)}(?:\{{[^}}]*\}})? ([0-9.e+-]+)$", re.M)
+        return sum(float(v) for v in pattern.findall(text))
 
     def log_tail(self, lines: int = 60) -> str:
         try:

@@ -130,3 +130,26 @@ class TestManagedFlags:
 
 def test_ready_text():
     assert ready_text(1, 2) == "1/2"
+
+
+class TestNameLength:
+    """Children and labels carry the name: it must leave room for "-download" within 63."""
+
+    def body(self, name: str) -> dict[str, object]:
+        return {"metadata": {"name": name}, "spec": {"model": "gpt-oss-20b", "gpu": {"type": "L4"}}}
+
+    def test_54_characters_parse(self) -> None:
+        assert ModelDeployment.model_validate(self.body("a" * 54)).metadata["name"] == "a" * 54
+
+    def test_55_characters_name_the_field(self) -> None:
+        with pytest.raises(ValidationError) as err:
+            ModelDeployment.model_validate(self.body("a" * 55))
+        assert describe_validation_error(err.value).startswith("metadata: ")
+        assert "at most 54 characters" in describe_validation_error(err.value)
+
+    def test_the_crd_enforces_it_too(self) -> None:
+        from gptoss_operator.api.crds import all_crds
+
+        crd = next(c for c in all_crds() if c["spec"]["names"]["kind"] == "ModelDeployment")
+        rules = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"]
+        assert {"rule": "self.metadata.name.size() <= 54"}.items() <= rules[0].items()

@@ -371,8 +371,27 @@ class ModelDeploymentStatus(_Model):
     )
 
 
+# Children are named <name>, <name>-weights and <name>-download, and <name> is a label value:
+# Service names and label values stop at 63 characters (DNS-1035 label), Job names too.
+MAX_NAME_LENGTH: Final = 63 - len("-download")
+
+
 class ModelDeployment(_Model):
     """Serve OpenAI's gpt-oss-20b or gpt-oss-120b with vLLM on a GPU type you name; the operator sizes GPUs, TP and flags."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"self.metadata.name.size() <= {MAX_NAME_LENGTH}",
+                    "message": (
+                        f"metadata.name must be at most {MAX_NAME_LENGTH} characters: the Service, "
+                        "the download Job (<name>-download) and the pod labels carry it"
+                    ),
+                }
+            ]
+        }
+    )
 
     api_version: Literal["gptoss.dev/v1alpha1"] = Field(
         default="gptoss.dev/v1alpha1", description="gptoss.dev/v1alpha1"
@@ -383,6 +402,16 @@ class ModelDeployment(_Model):
     status: ModelDeploymentStatus | None = Field(
         default=None, description="Observed state, written by the operator."
     )
+
+    @field_validator("metadata")
+    @classmethod
+    def _name_fits_children(cls, value: dict[str, Any]) -> dict[str, Any]:
+        name = value.get("name")
+        if isinstance(name, str) and len(name) > MAX_NAME_LENGTH:
+            raise ValueError(
+                f"name must be at most {MAX_NAME_LENGTH} characters (it names the Service and the download Job)"
+            )
+        return value
 
 
 def ready_text(ready_replicas: int, replicas: int) -> str:

@@ -37,7 +37,10 @@ def node_label_requirements(md: ModelDeployment, settings: OperatorSettings) -> 
     """Labels a node must carry to run this ModelDeployment's pods (GPU type + nodeSelector)."""
     label = settings.planner.node_label_for(gpu_profile(md.spec.gpu.type))
     wanted = {label.key: label.values}
-    wanted |= {k: (v,) for k, v in md.spec.scheduling.node_selector.items()}
+    for key, value in md.spec.scheduling.node_selector.items():
+        # Node affinity and nodeSelector must both hold: a selector on the GPU label narrows
+        # the catalog's values (possibly to none), it never widens them.
+        wanted[key] = tuple(v for v in wanted.get(key, (value,)) if v == value)
     return wanted
 
 

@@ -1,0 +1,394 @@
+"""Operator scale benchmark: N ModelDeployments on the real local control plane.
+
+    .venv/bin/python -m bench.operator_scale [--n 100 500 1000] [--quiet-seconds 60]
+
+For each N, in a fresh cluster with enough kwok L4 nodes (8 GPUs each) and a fresh operator
+process: create N gpt-oss-20b ModelDeployments (1 replica, 1 GPU each) as fast as the API
+server takes them, then measure
+
+- seconds until every vLLM Deployment exists and until every ModelDeployment is Ready
+  (both from the first create, observed through watches, not polling);
+- API writes per CR: the operator's own counter (gptoss_operator_api_writes_total) and, as an
+  independent check, the API server's apiserver_request_total for APPLY requests and PATCHes
+  of modeldeployments (the operator is the only client sending those);
+- writes during a quiet period after convergence (both counters; the target is zero);
+- the operator's peak RSS (VmHWM) and CPU seconds.
+
+Targets (issue 3): 1,000 CRs converge in <= 60 s on a 2-core machine, zero quiet writes,
+RSS <= 200 MB at 1,000 CRs. The table is printed as markdown; --json writes the raw results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import re
+import ssl
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from tests.support.cluster import LocalCluster
+from tests.support.operator_process import OperatorProcess
+
+NAMESPACE = "scale"
+GPUS_PER_NODE = 8
+_APISERVER_WRITE = re.compile(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$", re.M)
+
+
+@dataclass
+class ScaleResult:
+    n: int
+    nodes: int
+    submit_seconds: float
+    deployments_seconds: float
+    ready_seconds: float
+    operator_writes_per_cr: float
+    apiserver_writes_per_cr: float
+    quiet_seconds: float
+    quiet_operator_writes: int
+    quiet_apiserver_writes: int
+    peak_rss_mib: float
+    operator_cpu_seconds: float
+    # CPU seconds each control-plane process spent from the first create to convergence: on
+    # a 2-core machine they compete with the operator, so this says where the time went.
+    cluster_cpu_seconds: dict[str, float]
+    # The same N Deployments (the operator's own builder output) created directly, no
+    # operator, in an identical fresh cluster: the floor this machine's control plane sets.
+    baseline_available_seconds: float | None = None
+    reconciles_per_cr: float = 0.0
+    mean_reconcile_ms: float = 0.0
+    mean_api_call_ms: float = 0.0
+
+
+def node_pools(n: int) -> dict[str, Any]:
+    nodes = math.ceil(n / GPUS_PER_NODE) + 1  # one node of headroom
+    return {
+        "pools": [
+            {
+                "name": "l4x8",
+                "count": nodes,
+                "cpu": "192",
+                "memory": "768Gi",
+                "pods": "110",
+                "gpu": {
+                    "resource": "nvidia.com/gpu",
+                    "perNode": GPUS_PER_NODE,
+                    "product": "NVIDIA-L4",
+                    "memoryMiB": 23034,
+                    "compute": "8.9",
+                    "family": "ada-lovelace",
+                },
+                "taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}],
+            }
+        ]
+    }
+
+
+def api_client(kubeconfig: Path) -> httpx.AsyncClient:
+    config = yaml.safe_load(kubeconfig.read_text())
+    cluster = config["clusters"][0]["cluster"]
+    user = config["users"][0]["user"]
+    ctx = ssl.create_default_context(cafile=cluster["certificate-authority"])
+    ctx.load_cert_chain(user["client-certificate"], user["client-key"])
+    return httpx.AsyncClient(
+        base_url=cluster["server"],
+        verify=ctx,
+        timeout=httpx.Timeout(60.0),
+        limits=httpx.Limits(max_connections=32),
+    )
+
+
+async def apiserver_writes(client: httpx.AsyncClient) -> int:
+    """APPLY requests (any resource) + PATCHes of modeldeployments, as the API server counts them."""
+    text = (await client.get("/metrics")).text
+    total = 0.0
+    for labels, value in _APISERVER_WRITE.findall(text):
+        if 'verb="APPLY"' in labels or ('verb="PATCH"' in labels and 'resource="modeldeployments"' in labels):
+            total += float(value)
+    return int(total)
+
+
+class Tracker:
+    """Follows a watch of one resource and records when a predicate holds for all N objects."""
+
+    def __init__(self, n: int, done: Any) -> None:
+        self.n = n
+        self.done_pred = done
+        self.done: set[str] = set()
+        self.reached = asyncio.Event()
+        self.at: float | None = None
+
+    def observe(self, obj: dict[str, Any]) -> None:
+        name = obj["metadata"]["name"]
+        if self.done_pred(obj):
+            self.done.add(name)
+        else:
+            self.done.discard(name)
+        if len(self.done) >= self.n and not self.reached.is_set():
+            self.at = time.monotonic()
+            self.reached.set()
+
+
+async def follow(client: httpx.AsyncClient, path: str, tracker: Tracker) -> None:
+    listing = (await client.get(path)).json()
+    for item in listing["items"]:
+        tracker.observe(item)
+    rv = listing["metadata"]["resourceVersion"]
+    while True:
+        params = {"watch": "1", "resourceVersion": rv, "allowWatchBookmarks": "true", "timeoutSeconds": "300"}
+        async with client.stream("GET", path, params=params) as resp:
+            async for line in resp.aiter_lines():
+                if not line:
+                    continue
+                event = json.loads(line)
+                rv = event["object"]["metadata"].get("resourceVersion", rv)
+                if event["type"] in ("ADDED", "MODIFIED"):
+                    tracker.observe(event["object"])
+
+
+def is_ready(md: dict[str, Any]) -> bool:
+    conditions = (md.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def process_stats(pid: int) -> tuple[float, float]:
+    """(peak RSS MiB, CPU seconds) of a running process."""
+    peak = 0.0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) / 1024
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime + stime
+    return peak, ticks / 100.0
+
+
+def cluster_cpu(cluster: LocalCluster) -> dict[str, float]:
+    state = json.loads((cluster.kubeconfig.parent / "state.json").read_text())
+    return {component: process_stats(pid)[1] for component, pid in state["pids"].items()}
+
+
+def manifest(i: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "gptoss.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": f"md-{i:04d}", "namespace": NAMESPACE},
+        "spec": {"model": "gpt-oss-20b", "gpu": {"type": "L4"}},
+    }
+
+
+async def measure(
+    cluster: LocalCluster, operator: OperatorProcess, n: int, quiet_seconds: float, timeout: float
+) -> ScaleResult:
+    assert operator.proc is not None
+    async with api_client(cluster.kubeconfig) as client:
+        await client.post("/api/v1/namespaces", json={"metadata": {"name": NAMESPACE}})
+        # Pods need the namespace's default ServiceAccount (created by the controller-manager).
+        while (
+            await client.get(f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts/default")
+        ).status_code != 200:
+            await asyncio.sleep(0.2)
+        apiserver_before = await apiserver_writes(client)
+        deployments = Tracker(n, lambda _obj: True)
+        ready = Tracker(n, is_ready)
+        watchers = [
+            asyncio.create_task(
+                follow(client, f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments", deployments)
+            ),
+            asyncio.create_task(
+                follow(client, f"/apis/gptoss.dev/v1alpha1/namespaces/{NAMESPACE}/modeldeployments", ready)
+            ),
+        ]
+        sem = asyncio.Semaphore(16)
+
+        async def create(i: int) -> None:
+            async with sem:
+                r = await client.post(
+                    f"/apis/gptoss.dev/v1alpha1/namespaces/{NAMESPACE}/modeldeployments", json=manifest(i)
+                )
+                r.raise_for_status()
+
+        cpu_before = cluster_cpu(cluster)
+        start = time.monotonic()
+        await asyncio.gather(*(create(i) for i in range(n)))
+        submitted = time.monotonic() - start
+        try:
+            await asyncio.wait_for(asyncio.gather(deployments.reached.wait(), ready.reached.wait()), timeout)
+        except TimeoutError as e:
+            raise RuntimeError(
+                f"N={n}: after {timeout:.0f}s {len(deployments.done)} Deployments exist and "
+                f"{len(ready.done)} ModelDeployments are Ready"
+            ) from e
+        assert deployments.at is not None
+        assert ready.at is not None
+        cpu_after = cluster_cpu(cluster)
+        # Let the last status patches and events of the convergence land before the quiet window.
+        await asyncio.sleep(3)
+        op_writes = sum(operator.writes().values())
+        api_writes = await apiserver_writes(client) - apiserver_before
+        await asyncio.sleep(quiet_seconds)
+        quiet_op = sum(operator.writes().values()) - op_writes
+        quiet_api = await apiserver_writes(client) - apiserver_before - api_writes
+        for w in watchers:
+            w.cancel()
+        peak, cpu = process_stats(operator.proc.pid)
+        reconciles = operator.metric("gptoss_operator_reconcile_seconds_count")
+        reconcile_seconds = operator.metric("gptoss_operator_reconcile_seconds_sum")
+        api_calls = operator.metric("gptoss_operator_api_request_seconds_count")
+        api_seconds = operator.metric("gptoss_operator_api_request_seconds_sum")
+        return ScaleResult(
+            n=n,
+            nodes=math.ceil(n / GPUS_PER_NODE) + 1,
+            submit_seconds=round(submitted, 2),
+            deployments_seconds=round(deployments.at - start, 2),
+            ready_seconds=round(ready.at - start, 2),
+            operator_writes_per_cr=round(op_writes / n, 2),
+            apiserver_writes_per_cr=round(api_writes / n, 2),
+            quiet_seconds=quiet_seconds,
+            quiet_operator_writes=int(quiet_op),
+            quiet_apiserver_writes=int(quiet_api),
+            peak_rss_mib=round(peak, 1),
+            operator_cpu_seconds=round(cpu, 1),
+            cluster_cpu_seconds={k: round(cpu_after[k] - cpu_before[k], 1) for k in cpu_after},
+            reconciles_per_cr=round(reconciles / n, 1),
+            mean_reconcile_ms=round(1000 * reconcile_seconds / max(1.0, reconciles), 1),
+            mean_api_call_ms=round(1000 * api_seconds / max(1.0, api_calls), 1),
+        )
+
+
+def direct_deployment(i: int) -> dict[str, Any]:
+    """What the operator would apply for manifest(i), minus the owner (nothing owns it here)."""
+    from gptoss_operator.api.v1alpha1 import ModelDeployment, Plan
+    from gptoss_operator.manifests.vllm import deployment, pod_template
+    from gptoss_operator.planning import plan_deployment, startup_budget
+    from gptoss_operator.settings import OperatorSettings
+
+    body = manifest(i)
+    body["metadata"]["uid"] = "00000000-0000-0000-0000-000000000000"
+    md = ModelDeployment.model_validate(body)
+    plan = plan_deployment(md.spec)
+    assert isinstance(plan, Plan), plan
+    settings = OperatorSettings()
+    startup = startup_budget(md.spec)
+    dep = deployment(md, pod_template(md, plan, settings, startup), startup, "Surge")
+    del dep["metadata"]["ownerReferences"]
+    return dep
+
+
+def is_available(dep: dict[str, Any]) -> bool:
+    conditions = (dep.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Available" and c.get("status") == "True" for c in conditions)
+
+
+async def measure_baseline(cluster: LocalCluster, n: int, timeout: float) -> float:
+    async with api_client(cluster.kubeconfig) as client:
+        await client.post("/api/v1/namespaces", json={"metadata": {"name": NAMESPACE}})
+        while (
+            await client.get(f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts/default")
+        ).status_code != 200:
+            await asyncio.sleep(0.2)
+        available = Tracker(n, is_available)
+        watcher = asyncio.create_task(
+            follow(client, f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments", available)
+        )
+        sem = asyncio.Semaphore(16)
+
+        async def create(i: int) -> None:
+            async with sem:
+                r = await client.post(
+                    f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments", json=direct_deployment(i)
+                )
+                r.raise_for_status()
+
+        start = time.monotonic()
+        await asyncio.gather(*(create(i) for i in range(n)))
+        await asyncio.wait_for(available.reached.wait(), timeout)
+        watcher.cancel()
+        assert available.at is not None
+        return round(available.at - start, 2)
+
+
+def start_cluster(n: int, label: str, workdir: Path) -> LocalCluster:
+    nodes_file = workdir / f"nodes-{n}.yaml"
+    nodes_file.write_text(yaml.safe_dump(node_pools(n)))
+    return LocalCluster.start(name=f"scale-{label}-{n}-{int(time.time())}", nodes=[nodes_file])
+
+
+def run_baseline(n: int, timeout: float, workdir: Path) -> float:
+    cluster = start_cluster(n, "base", workdir)
+    try:
+        return asyncio.run(measure_baseline(cluster, n, timeout))
+    finally:
+        cluster.stop()
+
+
+def run_one(n: int, quiet_seconds: float, timeout: float, workdir: Path) -> ScaleResult:
+    cluster = start_cluster(n, "op", workdir)
+    operator = OperatorProcess(cluster, workdir / f"operator-{n}.log")
+    try:
+        operator.install_crds()
+        operator.start()
+        return asyncio.run(measure(cluster, operator, n, quiet_seconds, timeout))
+    finally:
+        operator.stop()
+        cluster.stop()
+
+
+def table(results: list[ScaleResult]) -> str:
+    rows = [
+        "| CRs | kwok nodes | all Deployments exist | all CRs Ready | same Deployments, no operator: all Available "
+        "| ratio | operator writes/CR | API server writes/CR | writes in quiet period | operator peak RSS | operator CPU "
+        "| API server CPU |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        rows.append(
+            f"| {r.n} | {r.nodes} | {r.deployments_seconds:.1f} s | {r.ready_seconds:.1f} s | "
+            + (
+                f"{r.baseline_available_seconds:.1f} s | {r.ready_seconds / r.baseline_available_seconds:.2f} | "
+                if r.baseline_available_seconds
+                else "- | - | "
+            )
+            + f"{r.operator_writes_per_cr:.2f} | {r.apiserver_writes_per_cr:.2f} | "
+            f"{r.quiet_operator_writes} / {r.quiet_apiserver_writes} in {r.quiet_seconds:.0f} s | "
+            f"{r.peak_rss_mib:.0f} MiB | {r.operator_cpu_seconds:.0f} s | "
+            f"{r.cluster_cpu_seconds.get('kube-apiserver', 0):.0f} s |"
+        )
+    return "\n".join(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, nargs="+", default=[100, 500, 1000])
+    parser.add_argument("--quiet-seconds", type=float, default=60.0)
+    parser.add_argument("--timeout", type=float, default=600.0, help="give up on one N after this long")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the no-operator reference run")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="gptoss-scale-") as tmp:
+        results = []
+        for n in args.n:
+            result = run_one(n, args.quiet_seconds, args.timeout, Path(tmp))
+            if not args.no_baseline:
+                result.baseline_available_seconds = run_baseline(n, args.timeout, Path(tmp))
+            print(json.dumps(asdict(result)), flush=True)
+            results.append(result)
+    print()
+    print(table(results))
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,534 @@
+"""The children's manifests (pure builders): vLLM Deployment/Service/PDB, weight cache, metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gptoss_operator.api.v1alpha1 import ModelDeployment, Plan
+from gptoss_operator.manifests.common import digest, labels, owner_reference, selector_labels
+from gptoss_operator.manifests.vllm import (
+    deployment,
+    disruption_budget,
+    gpu_resource,
+    node_affinity,
+    node_label_requirements,
+    pod_template,
+    service,
+)
+from gptoss_operator.manifests.weights import (
+    IGNORED_PATTERNS,
+    default_cache_size,
+    download_job,
+    weights_claim,
+)
+from gptoss_operator.observed import CONFIG_HASH_ANNOTATION, TEMPLATE_HASH_ANNOTATION
+from gptoss_operator.planning import PlannerSettings, StartupBudget, plan_deployment, startup_budget
+from gptoss_operator.settings import OperatorSettings
+
+SETTINGS = OperatorSettings()
+CACHE: dict[str, Any] = {"source": {"cache": {}}}
+
+
+def model_deployment(model: str = "gpt-oss-120b", gpu: str = "H100-80GB", **spec: Any) -> ModelDeployment:
+    return ModelDeployment.model_validate(
+        {
+            "apiVersion": "gptoss.dev/v1alpha1",
+            "kind": "ModelDeployment",
+            "metadata": {"name": "oss", "namespace": "llm", "uid": "6f1c2a9e-0b7d-4c1e-9a55-3f2d8e7c1b00"},
+            "spec": {"model": model, "gpu": {"type": gpu}, **spec},
+        }
+    )
+
+
+def plan(md: ModelDeployment) -> Plan:
+    result = plan_deployment(md.spec)
+    assert isinstance(result, Plan), result
+    return result
+
+
+def budget(md: ModelDeployment) -> StartupBudget:
+    return startup_budget(md.spec)
+
+
+def template(md: ModelDeployment, settings: OperatorSettings = SETTINGS) -> dict[str, Any]:
+    return pod_template(md, plan(md), settings, budget(md))
+
+
+def container(md: ModelDeployment) -> dict[str, Any]:
+    c: dict[str, Any] = template(md)["spec"]["containers"][0]
+    return c
+
+
+def env(md: ModelDeployment) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container(md)["env"]}
+
+
+def build_deployment(md: ModelDeployment, rollout: Any = "Surge") -> dict[str, Any]:
+    return deployment(md, template(md), budget(md), rollout)
+
+
+class TestPodTemplateResources:
+    @pytest.mark.parametrize(
+        ("model", "gpu", "tp"),
+        [("gpt-oss-120b", "H100-80GB", 2), ("gpt-oss-120b", "A100-40GB", 4), ("gpt-oss-20b", "L4", 1)],
+    )
+    def test_gpu_limits_equal_tensor_parallel_size(self, model, gpu, tp):
+        md = model_deployment(model, gpu)
+        assert plan(md).tensor_parallel_size == tp
+        assert container(md)["resources"]["limits"] == {"nvidia.com/gpu": str(tp)}
+
+    def test_requests_equal_limits(self):
+        resources = container(model_deployment())["resources"]
+        assert resources["requests"] == resources["limits"]
+
+    @pytest.mark.parametrize(
+        ("gpu", "resource"), [("H100-80GB", "nvidia.com/gpu"), ("MI300X", "amd.com/gpu")]
+    )
+    def test_vendor_resource(self, gpu, resource):
+        md = model_deployment(gpu=gpu)
+        assert gpu_resource(md) == resource
+        assert set(container(md)["resources"]["limits"]) == {resource}
+
+    @pytest.mark.parametrize(
+        ("gpu", "resource"), [("H100-80GB", "nvidia.com/gpu"), ("MI300X", "amd.com/gpu")]
+    )
+    def test_gpu_taint_is_tolerated(self, gpu, resource):
+        tolerations = template(model_deployment(gpu=gpu))["spec"]["tolerations"]
+        assert tolerations == [{"key": resource, "operator": "Exists", "effect": "NoSchedule"}]
+
+    def test_image_and_args_from_the_plan(self):
+        md = model_deployment()
+        c, p = container(md), plan(md)
+        assert (c["image"], c["args"]) == (p.image, p.args)
+
+    def test_port_is_named_http(self):
+        assert container(model_deployment())["ports"] == [
+            {"name": "http", "containerPort": 8000, "protocol": "TCP"}
+        ]
+
+
+class TestNodeAffinity:
+    def terms(self, md: ModelDeployment, settings: OperatorSettings = SETTINGS) -> list[Any]:
+        required = node_affinity(md, settings)["nodeAffinity"][
+            "requiredDuringSchedulingIgnoredDuringExecution"
+        ]
+        terms: list[Any] = required["nodeSelectorTerms"]
+        return terms
+
+    @pytest.mark.parametrize(
+        ("gpu", "key", "values"),
+        [
+            ("H100-80GB", "nvidia.com/gpu.product", ["NVIDIA-H100-80GB-HBM3", "NVIDIA-H100-PCIe"]),
+            ("L4", "nvidia.com/gpu.product", ["NVIDIA-L4"]),
+            ("MI300X", "amd.com/gpu.product-name", ["AMD_Instinct_MI300X_OAM", "AMD-Instinct-MI300X-OAM"]),
+        ],
+    )
+    def test_catalog_label(self, gpu, key, values):
+        assert self.terms(model_deployment(gpu=gpu)) == [
+            {"matchExpressions": [{"key": key, "operator": "In", "values": values}]}
+        ]
+
+    def test_settings_replace_the_values(self):
+        settings = OperatorSettings(
+            planner=PlannerSettings(product_label_values={"H100-80GB": ("h100-sxm",)})
+        )
+        assert self.terms(model_deployment(), settings)[0]["matchExpressions"][0]["values"] == ["h100-sxm"]
+
+    def test_in_the_pod_template(self):
+        md = model_deployment()
+        assert template(md)["spec"]["affinity"] == node_affinity(md, SETTINGS)
+
+    def test_requirements_add_the_node_selector(self):
+        md = model_deployment(scheduling={"nodeSelector": {"pool": "inference"}})
+        assert node_label_requirements(md, SETTINGS) == {
+            "nvidia.com/gpu.product": ("NVIDIA-H100-80GB-HBM3", "NVIDIA-H100-PCIe"),
+            "pool": ("inference",),
+        }
+
+    def test_a_selector_on_the_gpu_label_narrows_never_widens(self):
+        pcie = model_deployment(scheduling={"nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-H100-PCIe"}})
+        assert node_label_requirements(pcie, SETTINGS)["nvidia.com/gpu.product"] == ("NVIDIA-H100-PCIe",)
+        other = model_deployment(scheduling={"nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-L4"}})
+        assert node_label_requirements(other, SETTINGS)["nvidia.com/gpu.product"] == ()  # no node can match
+
+
+class TestPodTemplateScheduling:
+    def test_user_tolerations_follow_the_gpu_toleration(self):
+        toleration = {
+            "key": "dedicated",
+            "operator": "Equal",
+            "value": "llm",
+            "effect": "NoExecute",
+            "tolerationSeconds": 60,
+        }
+        tolerations = template(model_deployment(scheduling={"tolerations": [toleration]}))["spec"][
+            "tolerations"
+        ]
+        assert tolerations[1:] == [toleration]
+
+    def test_node_selector(self):
+        spec = template(model_deployment(scheduling={"nodeSelector": {"pool": "inference"}}))["spec"]
+        assert spec["nodeSelector"] == {"pool": "inference"}
+
+    def test_priority_class(self):
+        spec = template(model_deployment(scheduling={"priorityClassName": "llm-high"}))["spec"]
+        assert spec["priorityClassName"] == "llm-high"
+
+    def test_no_optional_placement_by_default(self):
+        spec = template(model_deployment())["spec"]
+        assert "nodeSelector" not in spec
+        assert "priorityClassName" not in spec
+
+    def test_no_service_links(self):
+        # A Service named "vllm" would inject VLLM_PORT=tcp://... and crash the server.
+        assert template(model_deployment())["spec"]["enableServiceLinks"] is False
+
+    def test_no_service_account_token(self):
+        assert template(model_deployment())["spec"]["automountServiceAccountToken"] is False
+
+    def test_labels_match_the_deployment_selector(self):
+        md = model_deployment()
+        selector = build_deployment(md)["spec"]["selector"]["matchLabels"]
+        assert selector.items() <= template(md)["metadata"]["labels"].items()
+
+
+class TestPodTemplateEnv:
+    def test_hf_home_on_the_models_volume(self):
+        assert env(model_deployment())["HF_HOME"] == {"name": "HF_HOME", "value": "/models/hf"}
+
+    def test_offline_with_a_cache(self):
+        assert env(model_deployment(**CACHE))["HF_HUB_OFFLINE"]["value"] == "1"
+
+    def test_online_without_a_cache(self):
+        assert "HF_HUB_OFFLINE" not in env(model_deployment())
+
+    def test_token_from_the_secret(self):
+        md = model_deployment(source={"huggingface": {"tokenSecretRef": {"name": "hf", "key": "token"}}})
+        assert env(md)["HF_TOKEN"] == {
+            "name": "HF_TOKEN",
+            "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}},
+        }
+
+    def test_no_token_by_default(self):
+        assert "HF_TOKEN" not in env(model_deployment())
+
+    def test_plan_env_is_passed(self):
+        assert env(model_deployment(gpu="B200"))["VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8"]["value"] == "1"
+
+    def test_user_env_overrides_plan_env_by_name(self):
+        md = model_deployment(
+            gpu="B200", vllm={"env": [{"name": "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8", "value": "0"}]}
+        )
+        names = [e["name"] for e in container(md)["env"]]
+        assert env(md)["VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8"]["value"] == "0"
+        assert names.count("VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8") == 1
+
+    def test_user_env_wins_over_a_plan_made_without_it(self):
+        # The builder itself applies the rule, not only the planner's vllm_env.
+        md = model_deployment(
+            gpu="B200", vllm={"env": [{"name": "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8", "value": "0"}]}
+        )
+        unmerged = plan(model_deployment(gpu="B200"))
+        c = pod_template(md, unmerged, SETTINGS, budget(md))["spec"]["containers"][0]
+        assert [e["value"] for e in c["env"] if e["name"] == "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8"] == ["0"]
+
+    def test_user_env_overrides_operator_env(self):
+        md = model_deployment(**CACHE, vllm={"env": [{"name": "HF_HUB_OFFLINE", "value": "0"}]})
+        assert env(md)["HF_HUB_OFFLINE"]["value"] == "0"
+
+    def test_user_env_is_added(self):
+        md = model_deployment(vllm={"env": [{"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"}]})
+        assert env(md)["VLLM_LOGGING_LEVEL"] == {"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"}
+
+
+class TestPodTemplateProbes:
+    @pytest.mark.parametrize("spec", [{}, CACHE], ids=["download-at-start", "cached"])
+    def test_startup_probe_spans_the_budget(self, spec):
+        md = model_deployment(**spec)
+        probe, total = container(md)["startupProbe"], budget(md).total_seconds
+        attempts = probe["failureThreshold"] * probe["periodSeconds"]
+        assert total <= attempts < total + probe["periodSeconds"]
+
+    def test_startup_probe_is_health(self):
+        assert container(model_deployment())["startupProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+
+    def test_readiness_waits_for_the_model(self):
+        assert container(model_deployment())["readinessProbe"]["httpGet"] == {
+            "path": "/v1/models",
+            "port": "http",
+        }
+
+    def test_liveness_is_health(self):
+        assert container(model_deployment())["livenessProbe"]["httpGet"] == {
+            "path": "/health",
+            "port": "http",
+        }
+
+
+class TestPodTemplateVolumes:
+    def volumes(self, md: ModelDeployment) -> dict[str, Any]:
+        return {v["name"]: v for v in template(md)["spec"]["volumes"]}
+
+    def mounts(self, md: ModelDeployment) -> dict[str, Any]:
+        return {m["name"]: m for m in container(md)["volumeMounts"]}
+
+    def test_cache_claim_mounted_read_only(self):
+        md = model_deployment(**CACHE)
+        assert self.volumes(md)["models"]["persistentVolumeClaim"] == {
+            "claimName": "oss-weights",
+            "readOnly": True,
+        }
+        assert self.mounts(md)["models"] == {"name": "models", "mountPath": "/models", "readOnly": True}
+
+    def test_empty_dir_without_a_cache(self):
+        md = model_deployment()
+        assert self.volumes(md)["models"] == {"name": "models", "emptyDir": {}}
+        assert self.mounts(md)["models"]["readOnly"] is False
+
+    def test_shared_memory_for_nccl(self):
+        md = model_deployment()
+        assert self.volumes(md)["dshm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "16Gi"}
+        assert self.mounts(md)["dshm"]["mountPath"] == "/dev/shm"
+
+
+class TestDeployment:
+    @pytest.mark.parametrize(
+        ("rollout", "expected"),
+        [("Surge", {"maxSurge": 1, "maxUnavailable": 0}), ("Recreate", {"maxSurge": 0, "maxUnavailable": 1})],
+    )
+    def test_rollout_strategy(self, rollout, expected):
+        strategy = build_deployment(model_deployment(), rollout)["spec"]["strategy"]
+        assert strategy == {"type": "RollingUpdate", "rollingUpdate": expected}
+
+    @pytest.mark.parametrize("spec", [{}, CACHE], ids=["download-at-start", "cached"])
+    def test_progress_deadline_covers_the_startup_budget(self, spec):
+        md = model_deployment(**spec)
+        assert build_deployment(md)["spec"]["progressDeadlineSeconds"] > budget(md).total_seconds
+
+    @pytest.mark.parametrize("replicas", [0, 1, 3])
+    def test_replicas(self, replicas):
+        assert build_deployment(model_deployment(replicas=replicas))["spec"]["replicas"] == replicas
+
+    def test_selector(self):
+        selector = build_deployment(model_deployment())["spec"]["selector"]["matchLabels"]
+        assert selector == selector_labels("oss")
+
+    def test_template_hash_annotation(self):
+        md = model_deployment()
+        annotations = build_deployment(md)["metadata"]["annotations"]
+        assert annotations[TEMPLATE_HASH_ANNOTATION] == digest(template(md))
+
+    def test_strategy_changes_the_config_hash_not_the_template_hash(self):
+        md = model_deployment()
+        surge, recreate = build_deployment(md, "Surge"), build_deployment(md, "Recreate")
+        assert (
+            surge["metadata"]["annotations"][TEMPLATE_HASH_ANNOTATION]
+            == recreate["metadata"]["annotations"][TEMPLATE_HASH_ANNOTATION]
+        )
+        assert (
+            surge["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
+            != recreate["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
+        )
+
+    def test_owned_by_the_model_deployment(self):
+        md = model_deployment()
+        assert build_deployment(md)["metadata"]["ownerReferences"] == [owner_reference(md.metadata)]
+
+
+class TestService:
+    def test_selects_the_server_pods(self):
+        assert service(model_deployment(), SETTINGS)["spec"]["selector"] == selector_labels("oss")
+
+    def test_port(self):
+        assert service(model_deployment(), SETTINGS)["spec"]["ports"] == [
+            {"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}
+        ]
+
+    def test_named_after_the_model_deployment(self):
+        meta = service(model_deployment(), SETTINGS)["metadata"]
+        assert (meta["name"], meta["namespace"]) == ("oss", "llm")
+
+
+class TestDisruptionBudget:
+    @pytest.mark.parametrize("replicas", [0, 1])
+    def test_none_for_a_single_replica(self, replicas):
+        assert disruption_budget(model_deployment(replicas=replicas)) is None
+
+    def test_one_down_at_a_time(self):
+        pdb = disruption_budget(model_deployment(replicas=2))
+        assert pdb is not None
+        assert pdb["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels("oss")}}
+
+
+class TestWeightsClaim:
+    def test_none_without_a_cache(self):
+        assert weights_claim(model_deployment()) is None
+
+    @pytest.mark.parametrize(("model", "size"), [("gpt-oss-120b", "73Gi"), ("gpt-oss-20b", "16Gi")])
+    def test_default_size_from_the_checkpoint(self, model, size):
+        md = model_deployment(model, **CACHE)
+        claim = weights_claim(md)
+        assert claim is not None
+        assert claim["spec"]["resources"]["requests"]["storage"] == size == default_cache_size(md)
+
+    def test_default_size_holds_the_checkpoint(self):
+        # 65.3 GB of root safetensors must fit, with room to spare.
+        assert int(default_cache_size(model_deployment(**CACHE)).removesuffix("Gi")) * 2**30 > 65_300_000_000
+
+    def test_explicit_size_and_class(self):
+        claim = weights_claim(
+            model_deployment(source={"cache": {"size": "200Gi", "storageClassName": "fast-nvme"}})
+        )
+        assert claim is not None
+        assert claim["spec"]["resources"]["requests"]["storage"] == "200Gi"
+        assert claim["spec"]["storageClassName"] == "fast-nvme"
+
+    def test_default_storage_class(self):
+        claim = weights_claim(model_deployment(**CACHE))
+        assert claim is not None
+        assert "storageClassName" not in claim["spec"]
+
+    def test_name_matches_the_pod_volume(self):
+        md = model_deployment(**CACHE)
+        claim = weights_claim(md)
+        assert claim is not None
+        volume = next(v for v in template(md)["spec"]["volumes"] if v["name"] == "models")
+        assert claim["metadata"]["name"] == volume["persistentVolumeClaim"]["claimName"]
+
+
+class TestDownloadJob:
+    def job(self, md: ModelDeployment) -> dict[str, Any]:
+        job = download_job(md, plan(md), SETTINGS)
+        assert job is not None
+        return job
+
+    def script(self, md: ModelDeployment) -> str:
+        command = self.job(md)["spec"]["template"]["spec"]["containers"][0]["command"]
+        assert command[:2] == ["python3", "-c"]
+        script: str = command[2]
+        return script
+
+    def test_none_without_a_cache(self):
+        md = model_deployment()
+        assert download_job(md, plan(md), SETTINGS) is None
+
+    def test_ignores_original_and_metal(self):
+        assert IGNORED_PATTERNS == ("original/*", "metal/*")
+        assert 'ignore_patterns=["original/*", "metal/*"]' in self.script(model_deployment(**CACHE))
+
+    def test_default_repo_and_revision(self):
+        script = self.script(model_deployment(**CACHE))
+        assert 'repo_id="openai/gpt-oss-120b", revision="main"' in script
+
+    def test_explicit_repo_and_revision(self):
+        md = model_deployment(
+            source={"cache": {}, "huggingface": {"repo": "acme/gpt-oss-120b-ft", "revision": "v2"}}
+        )
+        assert 'repo_id="acme/gpt-oss-120b-ft", revision="v2"' in self.script(md)
+
+    def test_downloads_where_vllm_loads_from(self):
+        md = model_deployment(**CACHE)
+        model_arg = plan(md).args[plan(md).args.index("--model") + 1]
+        assert f'local_dir="{model_arg}"' in self.script(md)
+
+    def test_writes_the_claim(self):
+        spec = self.job(model_deployment(**CACHE))["spec"]["template"]["spec"]
+        assert spec["volumes"] == [{"name": "models", "persistentVolumeClaim": {"claimName": "oss-weights"}}]
+        assert spec["containers"][0]["volumeMounts"] == [{"name": "models", "mountPath": "/models"}]
+
+    def test_token_from_the_secret(self):
+        md = model_deployment(
+            source={"cache": {}, "huggingface": {"tokenSecretRef": {"name": "hf", "key": "token"}}}
+        )
+        env = {e["name"]: e for e in self.job(md)["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["HF_TOKEN"]["valueFrom"] == {"secretKeyRef": {"name": "hf", "key": "token"}}
+
+    def test_pods_are_not_selected_by_the_deployment(self):
+        md = model_deployment(**CACHE)
+        pod_labels = self.job(md)["spec"]["template"]["metadata"]["labels"]
+        selector = build_deployment(md)["spec"]["selector"]["matchLabels"]
+        assert not selector.items() <= pod_labels.items()
+        assert pod_labels["app.kubernetes.io/component"] == "download"
+
+    def test_revision_change_changes_the_config_hash(self):
+        # A Job's template is immutable; the hash change is what makes the operator replace it.
+        a = self.job(model_deployment(**CACHE))
+        b = self.job(model_deployment(source={"cache": {}, "huggingface": {"revision": "v2"}}))
+        assert (
+            a["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
+            != b["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
+        )
+
+
+class TestMetadata:
+    def test_selector_labels(self):
+        assert selector_labels("oss") == {
+            "app.kubernetes.io/name": "vllm",
+            "app.kubernetes.io/instance": "oss",
+            "app.kubernetes.io/component": "server",
+        }
+
+    def test_labels_add_managed_by_and_model(self):
+        assert labels("oss", "gpt-oss-120b") == selector_labels("oss") | {
+            "app.kubernetes.io/managed-by": "gptoss-operator",
+            "gptoss.dev/model": "gpt-oss-120b",
+        }
+
+    def test_download_labels_do_not_match_the_server_selector(self):
+        assert not selector_labels("oss").items() <= labels("oss", "gpt-oss-120b", "download").items()
+
+    def test_owner_reference(self):
+        md = model_deployment()
+        assert owner_reference(md.metadata) == {
+            "apiVersion": "gptoss.dev/v1alpha1",
+            "kind": "ModelDeployment",
+            "name": "oss",
+            "uid": "6f1c2a9e-0b7d-4c1e-9a55-3f2d8e7c1b00",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+    @pytest.mark.parametrize(
+        "build",
+        [
+            lambda md: build_deployment(md),
+            lambda md: service(md, SETTINGS),
+            lambda md: disruption_budget(md),
+            lambda md: weights_claim(md),
+            lambda md: download_job(md, plan(md), SETTINGS),
+        ],
+        ids=["deployment", "service", "pdb", "pvc", "job"],
+    )
+    def test_every_child_is_owned_and_labelled(self, build):
+        md = model_deployment(replicas=2, **CACHE)
+        meta = build(md)["metadata"]
+        assert meta["ownerReferences"] == [owner_reference(md.metadata)]
+        assert meta["labels"]["app.kubernetes.io/instance"] == "oss"
+        assert meta["namespace"] == "llm"
+
+
+class TestConfigHash:
+    def hash_of(self, md: ModelDeployment) -> str:
+        annotation: str = build_deployment(md)["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
+        return annotation
+
+    def test_stable_for_equal_input(self):
+        assert self.hash_of(model_deployment()) == self.hash_of(model_deployment())
+
+    @pytest.mark.parametrize(
+        "change",
+        [{"replicas": 2}, {"image": "vllm/vllm-openai:v0.16.0"}, {"serving": {"maxModelLen": 32768}}, CACHE],
+    )
+    def test_changes_with_the_spec(self, change):
+        assert self.hash_of(model_deployment(**change)) != self.hash_of(model_deployment())
+
+    def test_digest_ignores_key_order(self):
+        assert digest({"a": 1, "b": [1, 2]}) == digest({"b": [1, 2], "a": 1})
+
+    def test_hash_is_of_the_manifest_without_its_own_stamp(self):
+        manifest = service(model_deployment(), SETTINGS)
+        stamp = manifest["metadata"]["annotations"].pop(CONFIG_HASH_ANNOTATION)
+        manifest["metadata"].pop("annotations")  # the Service has no other annotations
+        assert stamp == digest(manifest)

@@ -1,0 +1,77 @@
+"""OperatorSettings.from_env and the status endpoint."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from gptoss_operator.planning.settings import DEFAULT_AMD_IMAGE, DEFAULT_NVIDIA_IMAGE, DEFAULT_SETTINGS
+from gptoss_operator.settings import OperatorSettings
+
+
+class TestFromEnv:
+    def test_defaults(self):
+        s = OperatorSettings.from_env({})
+        assert (s.namespaces, s.workers, s.metrics_port, s.cluster_domain, s.shm_size) == (
+            (),
+            8,
+            8080,
+            "",
+            "16Gi",
+        )
+
+    def test_default_images(self):
+        assert OperatorSettings.from_env({}).planner.images == {
+            "nvidia": DEFAULT_NVIDIA_IMAGE,
+            "amd": DEFAULT_AMD_IMAGE,
+        }
+
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [("llm", ("llm",)), ("llm,dev", ("llm", "dev")), (" llm , dev ,, ", ("llm", "dev")), ("", ())],
+    )
+    def test_namespaces(self, value, expected):
+        assert OperatorSettings.from_env({"GPTOSS_NAMESPACES": value}).namespaces == expected
+
+    def test_numbers(self):
+        s = OperatorSettings.from_env({"GPTOSS_WORKERS": "16", "GPTOSS_METRICS_PORT": "0"})
+        assert (s.workers, s.metrics_port) == (16, 0)
+
+    @pytest.mark.parametrize("env", [{"GPTOSS_WORKERS": "0"}, {"GPTOSS_METRICS_PORT": "70000"}])
+    def test_out_of_range(self, env):
+        with pytest.raises(ValidationError):
+            OperatorSettings.from_env(env)
+
+    def test_not_a_number(self):
+        with pytest.raises(ValueError, match="eight"):
+            OperatorSettings.from_env({"GPTOSS_WORKERS": "eight"})
+
+    def test_strings(self):
+        s = OperatorSettings.from_env({"GPTOSS_CLUSTER_DOMAIN": "cluster.local", "GPTOSS_SHM_SIZE": "32Gi"})
+        assert (s.cluster_domain, s.shm_size) == ("cluster.local", "32Gi")
+
+    def test_image_overrides_per_vendor(self):
+        s = OperatorSettings.from_env({"GPTOSS_IMAGE_AMD": "rocm/vllm:v0.17.0"})
+        assert s.planner.images == {"nvidia": DEFAULT_NVIDIA_IMAGE, "amd": "rocm/vllm:v0.17.0"}
+
+    def test_image_override_keeps_the_rest_of_the_planner(self):
+        s = OperatorSettings.from_env({"GPTOSS_IMAGE_NVIDIA": "vllm/vllm-openai:v0.16.0"})
+        assert s.planner.model_copy(update={"images": DEFAULT_SETTINGS.images}) == DEFAULT_SETTINGS
+        assert DEFAULT_SETTINGS.images["nvidia"] == DEFAULT_NVIDIA_IMAGE  # the shared default is untouched
+
+    def test_reads_os_environ_by_default(self, monkeypatch):
+        monkeypatch.setenv("GPTOSS_WORKERS", "3")
+        assert OperatorSettings.from_env().workers == 3
+
+
+class TestEndpoint:
+    def test_short_service_name(self):
+        assert OperatorSettings().endpoint("oss", "llm") == "http://oss.llm.svc:8000/v1"
+
+    def test_with_cluster_domain(self):
+        s = OperatorSettings(cluster_domain="cluster.local")
+        assert s.endpoint("oss", "llm") == "http://oss.llm.svc.cluster.local:8000/v1"
+
+    def test_planner_port(self):
+        s = OperatorSettings(planner=DEFAULT_SETTINGS.model_copy(update={"port": 8080}))
+        assert s.endpoint("oss", "llm") == "http://oss.llm.svc:8080/v1"
