@@ -60,8 +60,8 @@ class ScaleResult:
     # CPU seconds each control-plane process spent from the first create to convergence: on
     # a 2-core machine they compete with the operator, so this says where the time went.
     cluster_cpu_seconds: dict[str, float]
-    # The same N Deployments (the operator's own builder output) created directly, no
-    # operator, in an identical fresh cluster: the floor this machine's control plane sets.
+    # The same N Deployments + Services (the operator's own builder output) created directly,
+    # no operator, in an identical fresh cluster: the floor this machine's control plane sets.
     baseline_available_seconds: float | None = None
     reconciles_per_cr: float = 0.0
     mean_reconcile_ms: float = 0.0
@@ -264,10 +264,11 @@ async def measure(
         )
 
 
-def direct_deployment(i: int) -> dict[str, Any]:
-    """What the operator would apply for manifest(i), minus the owner (nothing owns it here)."""
+def direct_objects(i: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The Deployment and Service the operator would apply for manifest(i), minus the owner
+    (nothing owns them here): what a person would create by hand."""
     from gptoss_operator.api.v1alpha1 import ModelDeployment, Plan
-    from gptoss_operator.manifests.vllm import deployment, pod_template
+    from gptoss_operator.manifests.vllm import deployment, pod_template, service
     from gptoss_operator.planning import plan_deployment, startup_budget
     from gptoss_operator.settings import OperatorSettings
 
@@ -279,8 +280,10 @@ def direct_deployment(i: int) -> dict[str, Any]:
     settings = OperatorSettings()
     startup = startup_budget(md.spec)
     dep = deployment(md, pod_template(md, plan, settings, startup), startup, "Surge")
+    svc = service(md, settings)
     del dep["metadata"]["ownerReferences"]
-    return dep
+    del svc["metadata"]["ownerReferences"]
+    return dep, svc
 
 
 def is_available(dep: dict[str, Any]) -> bool:
@@ -302,10 +305,11 @@ async def measure_baseline(cluster: LocalCluster, n: int, timeout: float) -> flo
         sem = asyncio.Semaphore(16)
 
         async def create(i: int) -> None:
+            dep, svc = direct_objects(i)
             async with sem:
-                r = await client.post(
-                    f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments", json=direct_deployment(i)
-                )
+                r = await client.post(f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments", json=dep)
+                r.raise_for_status()
+                r = await client.post(f"/api/v1/namespaces/{NAMESPACE}/services", json=svc)
                 r.raise_for_status()
 
         start = time.monotonic()
@@ -344,7 +348,7 @@ def run_one(n: int, quiet_seconds: float, timeout: float, workdir: Path) -> Scal
 
 def table(results: list[ScaleResult]) -> str:
     rows = [
-        "| CRs | kwok nodes | all Deployments exist | all CRs Ready | same Deployments, no operator: all Available "
+        "| CRs | kwok nodes | all Deployments exist | all CRs Ready | same Deployments + Services, no operator: all Available "
         "| ratio | operator writes/CR | API server writes/CR | writes in quiet period | operator peak RSS | operator CPU "
         "| API server CPU |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",

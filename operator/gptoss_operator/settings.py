@@ -3,11 +3,11 @@
 | env | flag | default |
 | --- | --- | --- |
 | GPTOSS_NAMESPACES (comma-separated) | --namespace (repeatable) | all namespaces |
-| GPTOSS_WORKERS | --workers | 8 concurrent reconciles |
-| GPTOSS_METRICS_PORT | --metrics-port | 8080 (/metrics, /healthz); 0 disables |
-| GPTOSS_IMAGE_NVIDIA / GPTOSS_IMAGE_AMD | --image-nvidia / --image-amd | the planner's pinned images |
-| GPTOSS_CLUSTER_DOMAIN | --cluster-domain | "" (endpoint http://NAME.NS.svc:8000/v1) |
-| GPTOSS_SHM_SIZE | --shm-size | 16Gi (/dev/shm for NCCL between TP ranks) |
+| GPTOSS_WORKERS | --workers | 16 concurrent reconciles |
+| GPTOSS_METRICS_PORT | --metrics-port | 8080 (/metrics); 0 disables |
+| GPTOSS_IMAGE_NVIDIA / GPTOSS_IMAGE_AMD | (env only) | the planner's pinned images |
+| GPTOSS_CLUSTER_DOMAIN | (env only) | "" (endpoint http://NAME.NS.svc:8000/v1) |
+| GPTOSS_SHM_SIZE | (env only) | 16Gi (/dev/shm for NCCL between TP ranks) |
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ class OperatorSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     namespaces: tuple[str, ...] = Field(default=(), description="Namespaces to watch; empty means all.")
-    workers: int = Field(default=8, ge=1, le=256, description="Concurrent reconciles.")
+    # Reconciles wait on API round trips, not CPU: 16 keep a loaded API server busy without
+    # piling up requests (bench/operator_scale.py, docs/operator.md).
+    workers: int = Field(default=16, ge=1, le=256, description="Concurrent reconciles.")
     metrics_port: int = Field(default=8080, ge=0, le=65535)
     cluster_domain: str = Field(
         default="", description="Appended to NAME.NS.svc in status.endpoint when set."

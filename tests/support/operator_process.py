@@ -35,7 +35,9 @@ class OperatorProcess:
     metrics_port: int = field(default_factory=free_port)
 
     def install_crds(self) -> None:
-        self.cluster.kubectl("apply", "--server-side", "--field-manager=pytest", "-f", str(REPO / "crds"))
+        self.cluster.kubectl(
+            "apply", "--server-side", "--force-conflicts", "--field-manager=pytest", "-f", str(REPO / "crds")
+        )
         self.cluster.kubectl(
             "wait", "--for=condition=Established", "--timeout=60s", "crd/modeldeployments.gptoss.dev"
         )

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="watch only this namespace (repeatable); default: all namespaces (GPTOSS_NAMESPACES)",
     )
     parser.add_argument(
-        "--workers", type=int, default=None, help="concurrent reconciles (GPTOSS_WORKERS, default 8)"
+        "--workers", type=int, default=None, help="concurrent reconciles (GPTOSS_WORKERS, default 16)"
     )
     parser.add_argument(
         "--metrics-port",

@@ -7,6 +7,7 @@ of a converged object therefore sends nothing to the API server.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from typing import Any, Literal
@@ -30,6 +31,7 @@ from gptoss_operator.manifests.vllm import (
 from gptoss_operator.manifests.weights import download_job, download_job_name, weights_claim
 from gptoss_operator.observed import (
     CONFIG_HASH_ANNOTATION,
+    ChildState,
     DeploymentState,
     JobState,
     spare_capacity,
@@ -115,8 +117,10 @@ class Reconciler:
             weights = await self._ensure_weights(key, md, result)
             startup = startup_budget(md.spec, self.settings.planner)
             template = pod_template(md, result, self.settings, startup)
+            await self._observe(key, "Deployment", name)
+            base["deployment"] = self._deployment_state(key)
             rollout, why = self._choose_rollout(key, md, result, digest(template))
-            if why:
+            if why and base["deployment"] is not None:  # a rollout of a running Deployment
                 extra_events.append(Event("Normal", "RolloutStrategy", why))
             if weights in ("NotCached", "Downloaded") or base["deployment"] is not None:
                 await self._ensure(key, deployment(md, template, startup, rollout))
@@ -154,14 +158,7 @@ class Reconciler:
         """Apply ``manifest`` unless the child already carries its config hash."""
         kind, name = manifest["kind"], manifest["metadata"]["name"]
         want = manifest["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
-        have = self.store.child(owner, kind)
-        if have is None:
-            # Not seen on the watch (yet): right after a restart the ModelDeployment's event can
-            # arrive before its children's. Ask the server instead of blindly re-applying.
-            found = await self.api.get(_API_VERSIONS[kind], kind, owner[0], name)
-            if found is not None:
-                have = summarize_child(found)
-                self.store.set_child(owner, have)
+        have = await self._observe(owner, kind, name)
         if have is not None and have.config_hash == want:
             return
         log.debug(
@@ -169,6 +166,23 @@ class Reconciler:
         )
         applied = await self.api.apply(manifest)
         self.store.set_child(owner, summarize_child(applied))
+
+    async def _observe(self, owner: Key, kind: str, name: str) -> ChildState | None:
+        """The child as last seen. Right after a restart a ModelDeployment's event can arrive
+        before its children's: then ask the server rather than act on a guess (re-applying,
+        or choosing a rollout strategy from half the picture). An object that was never
+        reconciled (no status) has no children to find, so it skips the round trip."""
+        have = self.store.child(owner, kind)
+        if have is None and self._converged_before(owner):
+            found = await self.api.get(_API_VERSIONS[kind], kind, owner[0], name)
+            if found is not None:
+                have = summarize_child(found)
+                self.store.set_child(owner, have)
+        return have
+
+    def _converged_before(self, owner: Key) -> bool:
+        body = self.store.model_deployments.get(owner)
+        return bool(body and (body.get("status") or {}).get("observedGeneration"))
 
     async def _ensure_optional(self, owner: Key, kind: str, name: str, manifest: JSON | None) -> None:
         if manifest is not None:
@@ -240,8 +254,7 @@ class Reconciler:
         previous_conditions = current.get("conditions") or []
         new = evaluate(obs, previous_conditions, _now())
         events = transitions(previous_conditions, new["conditions"])
-        if extra_events and (new.get("rolloutStrategy") != current.get("rolloutStrategy") or obs.deployment):
-            events += extra_events
+        events += extra_events or []
         if _prune_none(new) != current:
             # Keys the new status no longer has are removed (merge patch null); keys we never
             # write (none today) would be left alone.
@@ -257,14 +270,19 @@ class Reconciler:
             key = (meta["namespace"], meta["name"])
             if key in self.store.model_deployments and updated:
                 self.store.model_deployments[key] = updated
-        for event in events:
-            try:
-                await self.api.event(
-                    body, type_=event.type, reason=event.reason, message=event.message, component=COMPONENT
-                )
-            except KubeError as e:  # an event is best effort; status already says it
-                if e.namespace_terminating:
-                    return
+        await asyncio.gather(*(self._record(body, event) for event in events))
+
+    async def _record(self, body: JSON, event: Event) -> None:
+        meta = body["metadata"]
+        log.info(
+            "event %s/%s %s %s: %s", meta["namespace"], meta["name"], event.type, event.reason, event.message
+        )
+        try:
+            await self.api.event(
+                body, type_=event.type, reason=event.reason, message=event.message, component=COMPONENT
+            )
+        except KubeError as e:  # an event is best effort; status already says it
+            if not e.namespace_terminating:
                 log.warning(
                     "could not record event %s on %s/%s: %s", event.reason, meta["namespace"], meta["name"], e
                 )

@@ -14,7 +14,7 @@ class TestFromEnv:
         s = OperatorSettings.from_env({})
         assert (s.namespaces, s.workers, s.metrics_port, s.cluster_domain, s.shm_size) == (
             (),
-            8,
+            16,
             8080,
             "",
             "16Gi",
@@ -34,8 +34,8 @@ class TestFromEnv:
         assert OperatorSettings.from_env({"GPTOSS_NAMESPACES": value}).namespaces == expected
 
     def test_numbers(self):
-        s = OperatorSettings.from_env({"GPTOSS_WORKERS": "16", "GPTOSS_METRICS_PORT": "0"})
-        assert (s.workers, s.metrics_port) == (16, 0)
+        s = OperatorSettings.from_env({"GPTOSS_WORKERS": "24", "GPTOSS_METRICS_PORT": "0"})
+        assert (s.workers, s.metrics_port) == (24, 0)
 
     @pytest.mark.parametrize("env", [{"GPTOSS_WORKERS": "0"}, {"GPTOSS_METRICS_PORT": "70000"}])
     def test_out_of_range(self, env):
