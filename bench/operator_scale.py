@@ -154,6 +154,13 @@ async def follow(client: httpx.AsyncClient, path: str, tracker: Tracker) -> None
                     tracker.observe(event["object"])
 
 
+async def create_namespace(client: httpx.AsyncClient) -> None:
+    await client.post("/api/v1/namespaces", json={"metadata": {"name": NAMESPACE}})
+    # Pods need the namespace's default ServiceAccount (created by the controller-manager).
+    while (await client.get(f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts/default")).status_code != 200:
+        await asyncio.sleep(0.2)
+
+
 def is_ready(md: dict[str, Any]) -> bool:
     conditions = (md.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
@@ -190,12 +197,7 @@ async def measure(
 ) -> ScaleResult:
     assert operator.proc is not None
     async with api_client(cluster.kubeconfig) as client:
-        await client.post("/api/v1/namespaces", json={"metadata": {"name": NAMESPACE}})
-        # Pods need the namespace's default ServiceAccount (created by the controller-manager).
-        while (
-            await client.get(f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts/default")
-        ).status_code != 200:
-            await asyncio.sleep(0.2)
+        await create_namespace(client)
         apiserver_before = await apiserver_writes(client)
         deployments = Tracker(n, lambda _obj: True)
         ready = Tracker(n, is_ready)
@@ -293,11 +295,7 @@ def is_available(dep: dict[str, Any]) -> bool:
 
 async def measure_baseline(cluster: LocalCluster, n: int, timeout: float) -> float:
     async with api_client(cluster.kubeconfig) as client:
-        await client.post("/api/v1/namespaces", json={"metadata": {"name": NAMESPACE}})
-        while (
-            await client.get(f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts/default")
-        ).status_code != 200:
-            await asyncio.sleep(0.2)
+        await create_namespace(client)
         available = Tracker(n, is_available)
         watcher = asyncio.create_task(
             follow(client, f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments", available)

@@ -33,6 +33,7 @@ class OperatorProcess:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
     metrics_port: int = field(default_factory=free_port)
+    extra_args: tuple[str, ...] = ()
 
     def install_crds(self) -> None:
         self.cluster.kubectl(
@@ -52,6 +53,7 @@ class OperatorProcess:
             "run",
             f"--metrics-port={self.metrics_port}",
             "--liveness-port=0",
+            *self.extra_args,
         ]
         # GPTOSS_OPERATOR_WRAPPER: a profiler command line to run the operator under, e.g.
         # "py-spy record -o profile.txt -f raw --" (investigating the benchmark, never in CI).
