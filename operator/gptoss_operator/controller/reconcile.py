@@ -122,10 +122,21 @@ class Reconciler:
             rollout, why = self._choose_rollout(key, md, result, digest(template))
             if why and base["deployment"] is not None:  # a rollout of a running Deployment
                 extra_events.append(Event("Normal", "RolloutStrategy", why))
+            # Independent children go out together: a ClusterIP Service alone can take longer
+            # than the Deployment (the API server allocates its IP one at a time; ~100/s here).
+            writes = [
+                self._ensure(key, service(md, self.settings)),
+                self._ensure_optional(key, "PodDisruptionBudget", name, disruption_budget(md)),
+            ]
             if weights in ("NotCached", "Downloaded") or base["deployment"] is not None:
-                await self._ensure(key, deployment(md, template, startup, rollout))
-            await self._ensure(key, service(md, self.settings))
-            await self._ensure_optional(key, "PodDisruptionBudget", name, disruption_budget(md))
+                writes.append(self._ensure(key, deployment(md, template, startup, rollout)))
+            failures = [
+                r
+                for r in await asyncio.gather(*writes, return_exceptions=True)
+                if isinstance(r, BaseException)
+            ]
+            if failures:
+                raise failures[0]
             base["deployment"] = self._deployment_state(key)
         except KubeError as e:
             if e.namespace_terminating:
