@@ -1,0 +1,62 @@
+"""``gptoss-operator router --config FILE``: the OpenAI-compatible hybrid router service.
+
+Heavy imports (uvicorn, httpx, prometheus_client) happen inside ``run`` so that building the
+CLI parser stays cheap for every other subcommand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="router configuration file (YAML or JSON, version 1)")
+    parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--no-access-log",
+        action="store_true",
+        help="do not log one line per request (errors are still logged)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import prometheus_client
+    import uvicorn
+
+    from gptoss_operator.router import logs
+    from gptoss_operator.router.app import RouterApp
+    from gptoss_operator.router.config import ConfigError
+
+    # `*_created` series double the exposition size and nothing here reads them.
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    logs.setup(args.log_level, access_log=not args.no_access_log)
+    app = RouterApp(args.config)
+    try:
+        app.load_initial()
+    except ConfigError as e:
+        print(f"gptoss-operator router: invalid configuration {args.config}: {e}", file=sys.stderr)
+        return 2
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        # uvloop + httptools measured fastest for this app (docs/router.md, "Server choice").
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,  # the router writes its own structured access log
+        log_config=None,
+        # Longer than typical client pools keep idle connections, so clients rarely race a close.
+        timeout_keep_alive=75,
+        timeout_graceful_shutdown=30,
+        server_header=False,
+        # The router never looks at the client address; X-Forwarded-* parsing per request
+        # is pure overhead here.
+        proxy_headers=False,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
