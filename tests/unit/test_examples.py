@@ -1,0 +1,37 @@
+"""The manifests in examples/ parse and plan the way their names and comments say."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gptoss_operator.api import ModelDeployment, Plan
+from gptoss_operator.planning import Refusal, plan_deployment
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("modeldeployment-*.yaml"))
+
+
+def test_there_are_examples() -> None:
+    assert len(EXAMPLES) >= 3
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_parses_and_plans(path: Path) -> None:
+    md = ModelDeployment.model_validate(yaml.safe_load(path.read_text()))
+    result = plan_deployment(md.spec)
+    if "refused" in path.name:
+        assert isinstance(result, Refusal)
+        assert "Smallest feasible plan" in result.message
+    else:
+        assert isinstance(result, Plan)
+
+
+def test_the_readme_example_plans_two_h100s() -> None:
+    md = ModelDeployment.model_validate(
+        yaml.safe_load((EXAMPLES[0].parent / "modeldeployment-120b-h100.yaml").read_text())
+    )
+    result = plan_deployment(md.spec)
+    assert isinstance(result, Plan)
+    assert (result.gpus_per_replica, result.tensor_parallel_size) == (2, 2)
