@@ -32,19 +32,10 @@ _RESOURCES: Final[dict[tuple[str, str], tuple[str, str, bool]]] = {
     ("apps/v1", "Deployment"): ("/apis/apps/v1", "deployments", True),
     ("v1", "Service"): ("/api/v1", "services", True),
     ("v1", "PersistentVolumeClaim"): ("/api/v1", "persistentvolumeclaims", True),
-    ("v1", "ConfigMap"): ("/api/v1", "configmaps", True),
-    ("v1", "ServiceAccount"): ("/api/v1", "serviceaccounts", True),
     ("v1", "Event"): ("/api/v1", "events", True),
     ("batch/v1", "Job"): ("/apis/batch/v1", "jobs", True),
     ("policy/v1", "PodDisruptionBudget"): ("/apis/policy/v1", "poddisruptionbudgets", True),
-    ("rbac.authorization.k8s.io/v1", "Role"): ("/apis/rbac.authorization.k8s.io/v1", "roles", True),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"): (
-        "/apis/rbac.authorization.k8s.io/v1",
-        "rolebindings",
-        True,
-    ),
     (API_VERSION, "ModelDeployment"): (f"/apis/{API_VERSION}", "modeldeployments", True),
-    (API_VERSION, "RoutePolicy"): (f"/apis/{API_VERSION}", "routepolicies", True),
 }
 
 

@@ -308,12 +308,3 @@ def transitions(previous: Sequence[JSON], current: Sequence[JSON]) -> list[Event
         message = cond["message"] or f"{type_} is {cond['status']}"
         events.append(Event("Warning" if bad else "Normal", cond["reason"], f"{type_}: {message}"))
     return events
-
-
-def strip_volatile(status: JSON) -> JSON:
-    """Status without timestamps, to compare what would be written against what is there."""
-    out = dict(status)
-    out["conditions"] = [
-        {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions", [])
-    ]
-    return out
