@@ -333,3 +333,29 @@ def test_weight_cache_is_filled_by_a_job_before_the_deployment_starts(
         assert volumes["models"]["persistentVolumeClaim"] == {"claimName": "cached-weights", "readOnly": True}
     finally:
         cluster.kubectl("delete", "pv", pv_name, "--wait=false", check=False)
+
+
+def test_restart_mid_way_converges_without_duplicates(
+    cluster: LocalCluster, operator: OperatorProcess, namespace: str
+) -> None:
+    operator.stop()
+    try:
+        cluster.apply(model_deployment("midway", "gpt-oss-20b", "A100-80GB", replicas=2), namespace)
+        operator.start()
+        # Stop it again as soon as it has started writing, then bring it back.
+        wait_for(
+            lambda: (
+                cluster.kubectl("get", "deployment", "midway", "-n", namespace, check=False).returncode == 0
+            ),
+            timeout=30,
+            what="the first reconcile to create the Deployment",
+        )
+        operator.restart()
+    finally:
+        if operator.proc is None:
+            operator.start()
+    md = wait_ready(cluster, namespace, "midway")
+    assert md["status"]["readyReplicas"] == 2
+    for kind in ("deployments", "services", "poddisruptionbudgets"):
+        assert len(cluster.get(kind, "-n", namespace)["items"]) == 1, kind
+    assert len(cluster.get("replicasets", "-n", namespace)["items"]) == 1  # no second rollout
