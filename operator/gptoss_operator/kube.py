@@ -1,8 +1,8 @@
 """The only module that talks to the Kubernetes API (writes; kopf owns the watches).
 
-A small async client over aiohttp (kopf's own HTTP stack: C-accelerated parsing; httpx cost
-half the operator's CPU at 1,000 objects, see docs/operator.md): server-side apply under one field manager, status merge
-patches, deletes and Events. Every write is counted by verb and resource
+A small async client over aiohttp (kopf's own HTTP stack, with C-accelerated parsing; httpx
+cost half the operator's CPU in a 300-object profile, see docs/operator.md): server-side
+apply under one field manager, status merge patches, deletes and Events. Every write is counted by verb and resource
 (``gptoss_operator_api_writes_total``) so "a quiet cluster means zero writes" is observable.
 Credentials come from kopf's login (see ``controller.startup``), passed in as plain data so
 this module needs neither kopf nor the official client (which alone costs ~60% of an

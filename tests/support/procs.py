@@ -34,9 +34,20 @@ def _env() -> dict[str, str]:
 class Sim:
     """One simulator process (``tests.support.vllm_sim``), controlled over its admin API."""
 
-    def __init__(self, name: str, **behaviour: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        host: str = "127.0.0.1",
+        certfile: Path | None = None,
+        keyfile: Path | None = None,
+        **behaviour: Any,
+    ) -> None:
+        """``host``: address to listen on; ``certfile`` + ``keyfile``: serve HTTPS instead of HTTP."""
         self.name = name
-        cmd = [sys.executable, "-m", "tests.support.vllm_sim", "--port", "0", "--name", name]
+        cmd = [sys.executable, "-m", "tests.support.vllm_sim", "--host", host, "--port", "0", "--name", name]
+        if certfile is not None and keyfile is not None:
+            cmd += ["--ssl-certfile", str(certfile), "--ssl-keyfile", str(keyfile)]
         if behaviour:
             cmd += ["--config", json.dumps(behaviour)]
         self.proc = subprocess.Popen(
@@ -49,8 +60,11 @@ class Sim:
             self.proc.kill()
             raise RuntimeError(f"simulator {name} did not start: {line!r}")
         self.port = int(m.group(1))
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._http = httpx.Client(base_url=self.url, timeout=10, trust_env=False)
+        self.tls = certfile is not None
+        hostport = f"[{host}]" if ":" in host else host
+        self.url = f"{'https' if self.tls else 'http'}://{hostport}:{self.port}"
+        # The admin channel is test plumbing: it does not check the (throw-away) certificate.
+        self._http = httpx.Client(base_url=self.url, timeout=10, trust_env=False, verify=not self.tls)
 
     def configure(self, **behaviour: Any) -> None:
         self._http.post("/admin/config", json=behaviour).raise_for_status()
@@ -80,7 +94,10 @@ class Sim:
 class Router:
     """``gptoss-operator router`` as a subprocess with its config in a file we can rewrite."""
 
-    def __init__(self, config: dict[str, Any], workdir: Path | None = None) -> None:
+    def __init__(
+        self, config: dict[str, Any], workdir: Path | None = None, env: dict[str, str] | None = None
+    ) -> None:
+        """``env``: extra environment for the router process (e.g. ``SSL_CERT_FILE``)."""
         self.dir = workdir or Path(tempfile.mkdtemp(prefix="gptoss-router-test-"))
         self.config_path = self.dir / "router.json"
         self.write_config(config)
@@ -92,7 +109,7 @@ class Router:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gptoss_operator", "router", "--config", str(self.config_path),
              "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "debug"],
-            cwd=REPO, env=_env(), stdout=self._log, stderr=subprocess.STDOUT,
+            cwd=REPO, env={**_env(), **(env or {})}, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         self.http = httpx.Client(base_url=self.url, timeout=30, trust_env=False)
         self._clients: dict[str, openai.OpenAI] = {}

@@ -531,6 +531,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--name", default="sim")
     p.add_argument("--config", default=None, help="initial behaviour as a JSON object")
+    p.add_argument("--ssl-certfile", default=None, help="serve HTTPS with this certificate (PEM)")
+    p.add_argument("--ssl-keyfile", default=None, help="private key of --ssl-certfile (PEM)")
     args = p.parse_args(argv)
     sim = Simulator(args.name)
     if args.config:
@@ -539,6 +541,9 @@ def main(argv: list[str] | None = None) -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
     port = sock.getsockname()[1]
+    # Listen before announcing READY: connections made meanwhile wait in the backlog until uvicorn
+    # starts accepting (otherwise a fast first request, e.g. while TLS is set up, is refused).
+    sock.listen(2048)
     logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)  # dropped connections are deliberate
     config = uvicorn.Config(
         sim,
@@ -548,6 +553,8 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
         log_level="critical",
         timeout_keep_alive=75,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
     )
     server = uvicorn.Server(config)
     print(f"READY {port}", flush=True)

@@ -1,7 +1,7 @@
 """kopf wiring: watch events feed the store and enqueue ModelDeployment keys; workers reconcile.
 
-Handlers are ``async``: kopf runs plain functions in a thread pool, a thread hop per watch
-event that dominated the operator's time at 1,000 objects (bench/operator_scale.py).
+Handlers are ``async``: kopf runs plain functions in a thread pool, a thread hop (and GIL
+hand-over) per watch event for handlers that only update a dict and enqueue a key.
 
 Only ``@kopf.on.event`` handlers are used: they keep no state on the objects (no progress or
 diff-base annotations, no finalizers), so kopf itself never writes to the cluster. Children

@@ -1,0 +1,121 @@
+"""How fast the local API server takes the writes the operator makes, with nothing else running.
+
+    .venv/bin/python -m bench.apiserver_write_probe [--count 200]
+
+Starts its own cluster, then server-side applies --count Deployments (replicas 0, so no
+controller work follows), ClusterIP Services and headless Services, at concurrency 1 and 16,
+through the operator's own client (gptoss_operator.kube.KubeAPI). Prints writes per second
+and latency percentiles: the ceiling the operator's reconciles run into (docs/operator.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+from gptoss_operator.kube import Credentials, KubeAPI
+from tests.support.cluster import LocalCluster
+
+NAMESPACE = "probe"
+
+
+def deployment(i: int) -> dict[str, Any]:
+    labels = {"app": f"p{i}"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": f"p{i}", "namespace": NAMESPACE},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "c", "image": "x"}]},
+            },
+        },
+    }
+
+
+def service(headless: bool) -> Callable[[int], dict[str, Any]]:
+    def build(i: int) -> dict[str, Any]:
+        spec: dict[str, Any] = {"selector": {"app": f"p{i}"}, "ports": [{"name": "http", "port": 8000}]}
+        if headless:
+            spec["clusterIP"] = "None"
+        name = f"s{i}{'h' if headless else ''}"
+        return {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": spec,
+        }
+
+    return build
+
+
+async def probe(
+    api: KubeAPI, build: Callable[[int], dict[str, Any]], count: int, concurrency: int, offset: int
+) -> str:
+    sem = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+
+    async def one(i: int) -> None:
+        async with sem:
+            start = time.perf_counter()
+            await api.apply(build(offset + i))
+            latencies.append(time.perf_counter() - start)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(count)))
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+    return f"{count / elapsed:6.0f}/s  p50 {p50 * 1000:6.1f} ms  p99 {p99 * 1000:6.1f} ms"
+
+
+async def run(cluster: LocalCluster, count: int) -> None:
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    server, user = config["clusters"][0]["cluster"], config["users"][0]["user"]
+    credentials = Credentials(
+        server=server["server"],
+        ca_path=server["certificate-authority"],
+        certificate_path=user["client-certificate"],
+        private_key_path=user["client-key"],
+    )
+    api = KubeAPI(credentials, field_manager="probe")
+    try:
+        offset = 0
+        for label, build in (
+            ("Deployment (server-side apply)", deployment),
+            ("Service, ClusterIP", service(False)),
+            ("Service, headless", service(True)),
+        ):
+            for concurrency in (1, 16):
+                result = await probe(api, build, count, concurrency, offset)
+                offset += count
+                print(f"{label:<32} concurrency {concurrency:>2}: {result}", flush=True)
+    finally:
+        await api.aclose()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--count", type=int, default=200)
+    args = parser.parse_args()
+    cluster = LocalCluster.start(name=f"probe-{int(time.time())}", reuse_env=False)
+    try:
+        cluster.kubectl("create", "namespace", NAMESPACE)
+        asyncio.run(run(cluster, args.count))
+    finally:
+        cluster.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
