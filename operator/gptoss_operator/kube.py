@@ -11,11 +11,14 @@ operator's memory: kopf docs/critiques.rst).
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import datetime as dt
 import json
 import os
 import ssl
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -62,7 +65,8 @@ class KubeError(Exception):
 
 @dataclass(frozen=True)
 class Credentials:
-    """How to reach the API server; paths or inline PEM data, as a kubeconfig allows."""
+    """How to reach the API server: file paths, or inline data as a kubeconfig's ``*-data``
+    fields hold it (base64 of the PEM; plain PEM is accepted too)."""
 
     server: str
     ca_path: str | None = None
@@ -78,23 +82,37 @@ class Credentials:
         if self.insecure:
             return False  # aiohttp: no certificate verification
         ctx = ssl.create_default_context(
-            cafile=self.ca_path, cadata=self.ca_data.decode() if self.ca_data else None
+            cafile=self.ca_path, cadata=_pem(self.ca_data).decode() if self.ca_data else None
         )
-        cert, key = self.certificate_path, self.private_key_path
         if self.certificate_data and self.private_key_data:
-            # ssl can only load a client key pair from files: write them 0600 for the process.
-            cert = _private_file(self.certificate_data)
-            key = _private_file(self.private_key_data)
-        if cert and key:
-            ctx.load_cert_chain(cert, key)
+            # ssl loads a client key pair only from files: write them 0600, load, delete at
+            # once, so no key material outlives this call on disk.
+            with (
+                _private_file(_pem(self.certificate_data)) as cert,
+                _private_file(_pem(self.private_key_data)) as key,
+            ):
+                ctx.load_cert_chain(cert, key)
+        elif self.certificate_path and self.private_key_path:
+            ctx.load_cert_chain(self.certificate_path, self.private_key_path)
         return ctx
 
 
-def _private_file(data: bytes) -> str:
+def _pem(data: bytes) -> bytes:
+    """Kubeconfig ``*-data`` fields are base64 of the PEM text (kopf passes them on as they
+    are); PEM given directly is taken as it is, as kopf's own client does."""
+    stripped = data.strip()
+    return stripped if stripped.startswith(b"-----BEGIN ") else base64.b64decode(stripped)
+
+
+@contextlib.contextmanager
+def _private_file(data: bytes) -> Iterator[str]:
     fd, path = tempfile.mkstemp(prefix="gptoss-operator-", suffix=".pem")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    return path
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        yield path
+    finally:
+        os.unlink(path)
 
 
 def resource_path(api_version: str, kind: str, namespace: str | None, name: str | None = None) -> str:

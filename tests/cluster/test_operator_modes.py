@@ -17,10 +17,16 @@ def test_kubectl_explain_describes_the_fields(cluster: LocalCluster, operator: O
     assert "Planned, WeightsReady, Progressing, Ready, Degraded" in out
 
 
-def test_namespace_flag_narrows_what_the_operator_touches(tmp_path: Path) -> None:
+def test_namespace_flag_narrows_what_the_operator_touches_with_an_inline_kubeconfig(tmp_path: Path) -> None:
     # A cluster of its own: the session's operator watches every namespace.
     local = LocalCluster.start(reuse_env=False)
-    operator = OperatorProcess(local, tmp_path / "operator.log", extra_args=("--namespace", "mine"))
+    # Credentials as most real kubeconfigs carry them: inline base64 data, not file paths.
+    operator = OperatorProcess(
+        local,
+        tmp_path / "operator.log",
+        extra_args=("--namespace", "mine"),
+        kubeconfig=local.inline_kubeconfig(tmp_path / "inline-kubeconfig"),
+    )
     try:
         operator.install_crds()
         local.kubectl("create", "namespace", "mine")

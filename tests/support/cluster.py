@@ -6,6 +6,7 @@ polling helpers that fail with what they last saw instead of a bare timeout.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -16,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER_SCRIPT = REPO / "kind" / "cluster"
@@ -70,6 +73,20 @@ class LocalCluster:
             "KUBECONFIG": str(self.kubeconfig),
             "PATH": f"{self.bindir}:{os.environ['PATH']}",
         }
+
+    def inline_kubeconfig(self, path: Path) -> Path:
+        """Write a copy of the kubeconfig with certificate-authority-data, client-certificate-data
+        and client-key-data (base64 PEM) instead of file paths: how kind, EKS and GKE write them."""
+        config = yaml.safe_load(self.kubeconfig.read_text())
+        for section, fields in (
+            (config["clusters"][0]["cluster"], ("certificate-authority",)),
+            (config["users"][0]["user"], ("client-certificate", "client-key")),
+        ):
+            for field in fields:
+                section[f"{field}-data"] = base64.b64encode(Path(section.pop(field)).read_bytes()).decode()
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+        return path
 
     def kubectl(
         self, *args: str, stdin: str | None = None, check: bool = True

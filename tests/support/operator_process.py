@@ -34,6 +34,7 @@ class OperatorProcess:
     proc: subprocess.Popen[bytes] | None = None
     metrics_port: int = field(default_factory=free_port)
     extra_args: tuple[str, ...] = ()
+    kubeconfig: Path | None = None  # instead of the cluster's own (e.g. an inline-data copy)
 
     def install_crds(self) -> None:
         self.cluster.kubectl(
@@ -60,7 +61,7 @@ class OperatorProcess:
         wrapper = os.environ.get("GPTOSS_OPERATOR_WRAPPER", "").split()
         self.proc = subprocess.Popen(
             [*wrapper, *argv],
-            env=self.cluster.env,
+            env=self.cluster.env | ({"KUBECONFIG": str(self.kubeconfig)} if self.kubeconfig else {}),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
