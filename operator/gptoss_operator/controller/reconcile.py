@@ -123,7 +123,7 @@ class Reconciler:
             if why and base["deployment"] is not None:  # a rollout of a running Deployment
                 extra_events.append(Event("Normal", "RolloutStrategy", why))
             # Independent children go out together: a ClusterIP Service alone can take longer
-            # than the Deployment (the API server allocates its IP one at a time; ~100/s here).
+            # than the Deployment (the API server allocates its IP one at a time: bench/apiserver_write_probe.py).
             writes = [
                 self._ensure(key, service(md, self.settings)),
                 self._ensure_optional(key, "PodDisruptionBudget", name, disruption_budget(md)),

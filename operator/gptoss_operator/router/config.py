@@ -330,8 +330,3 @@ def _describe(e: ValidationError) -> str:
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
         parts.append(f"{where}: {err['msg']}")
     return "; ".join(parts)
-
-
-def dump_config(cfg: RouterConfig) -> str:
-    """The configuration as JSON with the file's own field names (used by tests and docs)."""
-    return json.dumps(cfg.model_dump(by_alias=True, exclude_none=True, mode="json"), indent=2)

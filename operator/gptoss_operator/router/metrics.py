@@ -167,8 +167,3 @@ class RouterMetrics:
 
     def attach_state(self, view: Callable[[], StateView]) -> None:
         self.registry.register(StateCollector(view))
-
-
-def collect_names(registry: CollectorRegistry) -> Iterator[str]:
-    for family in registry.collect():
-        yield family.name

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gptoss_operator.router.config import ConfigError, dump_config, parse_config, parse_duration
+from gptoss_operator.router.config import ConfigError, parse_config, parse_duration
 
 
 def minimal(**route: Any) -> dict[str, Any]:
@@ -81,7 +81,8 @@ residency:
         assert svc is not None
         assert svc.service is not None
         assert svc.service.port == "http"
-        assert json.loads(dump_config(cfg))["routes"][0]["backends"][1]["external"]["baseURL"]
+        dumped = json.loads(json.dumps(cfg.model_dump(by_alias=True, exclude_none=True, mode="json")))
+        assert dumped["routes"][0]["backends"][1]["external"]["baseURL"]
 
 
 class TestRefused:
