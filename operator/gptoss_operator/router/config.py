@@ -8,7 +8,6 @@ refused as a whole and the previous configuration keeps serving.
 
 from __future__ import annotations
 
-import json
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
