@@ -11,7 +11,7 @@ import yaml
 from gptoss_operator.api.crd_schema import SchemaConversionError, structural_violations, to_structural
 from gptoss_operator.api.crds import all_crds, crd_filename, render_yaml
 from gptoss_operator.api.managed_flags import MANAGED_FLAG_REGEX
-from gptoss_operator.cli import main
+from gptoss_operator.commands import main
 
 CRDS_DIR = Path(__file__).resolve().parents[2] / "crds"
 

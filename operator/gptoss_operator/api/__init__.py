@@ -3,7 +3,6 @@
 Pure: no Kubernetes client, no kopf, no HTTP (import-linter enforces it).
 """
 
-from gptoss_operator.api.errors import describe_validation_error
 from gptoss_operator.api.v1alpha1 import (
     API_VERSION,
     GROUP,
@@ -27,6 +26,7 @@ from gptoss_operator.api.v1alpha1 import (
     SourceSpec,
     ready_text,
 )
+from gptoss_operator.validation_messages import describe_validation_error
 
 __all__ = [
     "API_VERSION",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gptoss_operator.controller.handlers import Controller, NoDiffBase
+from gptoss_operator.controller.controller import Controller, NoDiffBase
 from gptoss_operator.metrics import OperatorMetrics
 from gptoss_operator.settings import OperatorSettings
 

@@ -18,8 +18,10 @@ from typing import Any
 
 import kopf
 
+from gptoss_operator import kinds
+from gptoss_operator import labels as keys
 from gptoss_operator.api.v1alpha1 import GROUP, PLURAL, VERSION
-from gptoss_operator.controller.reconcile import Reconciler
+from gptoss_operator.controller.reconcile import reconcile
 from gptoss_operator.controller.store import Key, Store
 from gptoss_operator.controller.workqueue import WorkQueue
 from gptoss_operator.kube import Credentials, KubeAPI
@@ -28,15 +30,7 @@ from gptoss_operator.observed import summarize_child, summarize_node, summarize_
 from gptoss_operator.settings import FIELD_MANAGER, MANAGED_BY, OperatorSettings
 
 log = logging.getLogger(__name__)
-MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
-# Children the operator owns, as (group, version, plural).
-CHILD_RESOURCES = (
-    ("apps", "v1", "deployments"),
-    ("", "v1", "services"),
-    ("policy", "v1", "poddisruptionbudgets"),
-    ("", "v1", "persistentvolumeclaims"),
-    ("batch", "v1", "jobs"),
-)
+MANAGED = {keys.MANAGED_BY: MANAGED_BY}
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -102,7 +96,7 @@ class Controller:
             self.api = KubeAPI(self.credentials, field_manager=FIELD_MANAGER, registry=self.metrics.registry)
         with self.metrics.reconcile_seconds.time():
             try:
-                await Reconciler(self.api, self.store, self.settings).reconcile(key)
+                await reconcile(key, api=self.api, store=self.store, settings=self.settings)
             except Exception:
                 self.metrics.reconcile_errors.inc()
                 raise
@@ -166,9 +160,9 @@ class Controller:
             self.store.model_deployments[key] = obj
             self.queue.add(key)
 
-        for group, version, plural in CHILD_RESOURCES:
+        for child in kinds.MODEL_DEPLOYMENT_CHILDREN:
 
-            @kopf.on.event(group, version, plural, labels=MANAGED, registry=registry)
+            @kopf.on.event(child.group, child.version, child.plural, labels=MANAGED, registry=registry)
             async def child_event(event: kopf.RawEvent, **_: Any) -> None:
                 obj: dict[str, Any] = dict(event["object"])
                 owner = self._owner_of(obj)
