@@ -22,6 +22,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -255,10 +256,10 @@ class Backend(_Model):
             "x-gptoss-backend response header. Letters, digits, '.', '_' and '-'."
         ),
     )
-    weight: int = Field(
+    # No minimum/maximum in the schema: the API server skips CEL rules once a schema check fails,
+    # and this rule's message is the clearer one.
+    weight: Annotated[int, WithJsonSchema({"type": "integer"})] = Field(
         default=1,
-        ge=0,
-        le=MAX_WEIGHT,
         description=(
             f"Relative share of the route's traffic, 0 to {MAX_WEIGHT} (weights need not sum to 100). "
             "0: never chosen first, still a fallback or overflow target. Default 1."
@@ -274,6 +275,13 @@ class Backend(_Model):
     external: ExternalBackend | None = Field(
         default=None, description="Serve from a hosted OpenAI-compatible provider."
     )
+
+    @field_validator("weight")
+    @classmethod
+    def _weight(cls, value: int) -> int:
+        if not 0 <= value <= MAX_WEIGHT:
+            raise ValueError(f"{MSG_WEIGHT} (got {value})")
+        return value
 
     @model_validator(mode="after")
     def _one_kind(self) -> Backend:
@@ -427,8 +435,12 @@ class Timeouts(_Model):
 
     @field_validator("connect", "first_byte", "idle")
     @classmethod
-    def _duration(cls, value: str) -> str:
-        duration_seconds(value)
+    def _duration(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            duration_seconds(value)
+        except ValueError:
+            field = to_camel(info.field_name or "")
+            raise ValueError(f"{duration_rule(f'timeouts.{field}')[1]} (got {value!r})") from None
         return value
 
     @property
@@ -537,7 +549,9 @@ class ResidencyRule(_Model):
     match: ResidencyMatch = Field(description="Which requests the rule applies to.")
     allow: Annotated[
         ResidencyScope,
-        WithJsonSchema({"type": "string", **_rules(("self == 'cluster' || self == 'any'", MSG_ALLOW))}),
+        WithJsonSchema(
+            {"type": "string", "maxLength": 16, **_rules(("self == 'cluster' || self == 'any'", MSG_ALLOW))}
+        ),
     ] = Field(
         description=(
             "cluster: only in-cluster backends (modelDeployment, service), fail closed with 503 if none can "
