@@ -254,11 +254,10 @@ class TestRoutePolicyCRD:
         unbounded = []
         for path, node in _walk(schema_at(rp, "spec"), "spec"):
             kind = node.get("type")
-            if kind == "array" and "maxItems" not in node:
-                unbounded.append(path)
-            elif kind == "string" and "maxLength" not in node and "enum" not in node:
-                unbounded.append(path)
-            elif kind == "object" and "additionalProperties" in node and "maxProperties" not in node:
+            array = kind == "array" and "maxItems" not in node
+            string = kind == "string" and "maxLength" not in node and "enum" not in node
+            mapping = kind == "object" and "additionalProperties" in node and "maxProperties" not in node
+            if array or string or mapping:
                 unbounded.append(path)
         assert unbounded == []
 
