@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from gptoss_operator.api import routepolicy
 from gptoss_operator.api.v1alpha1 import API_VERSION, KIND, PLURAL
 
 
@@ -39,11 +40,21 @@ PDB: Final = Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets")
 PVC: Final = Kind("v1", "PersistentVolumeClaim", "persistentvolumeclaims")
 JOB: Final = Kind("batch/v1", "Job", "jobs")
 EVENT: Final = Kind("v1", "Event", "events")
+CONFIG_MAP: Final = Kind("v1", "ConfigMap", "configmaps")
+SERVICE_ACCOUNT: Final = Kind("v1", "ServiceAccount", "serviceaccounts")
+ROLE: Final = Kind("rbac.authorization.k8s.io/v1", "Role", "roles")
+ROLE_BINDING: Final = Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings")
+# Watched (through kopf) for the names of their keys only; deliberately not in ALL, so the
+# operator's API client cannot address a Secret at all.
+SECRET: Final = Kind("v1", "Secret", "secrets")
 MODEL_DEPLOYMENT: Final = Kind(API_VERSION, KIND, PLURAL)
+ROUTE_POLICY: Final = Kind(API_VERSION, routepolicy.KIND, routepolicy.PLURAL)
 
-# Children of a ModelDeployment (owned through ownerReferences, applied under one field manager).
+# Children (owned through ownerReferences, applied under one field manager).
 MODEL_DEPLOYMENT_CHILDREN: Final = (DEPLOYMENT, SERVICE, PDB, PVC, JOB)
+ROUTE_POLICY_CHILDREN: Final = (CONFIG_MAP, SERVICE_ACCOUNT, ROLE, ROLE_BINDING, DEPLOYMENT, SERVICE, PDB)
+CHILDREN: Final = tuple(dict.fromkeys((*MODEL_DEPLOYMENT_CHILDREN, *ROUTE_POLICY_CHILDREN)))
 
-ALL: Final = (*MODEL_DEPLOYMENT_CHILDREN, EVENT, MODEL_DEPLOYMENT)
+ALL: Final = (*CHILDREN, EVENT, MODEL_DEPLOYMENT, ROUTE_POLICY)
 BY_KIND: Final = {k.kind: k for k in ALL}
 BY_API_VERSION_KIND: Final = {(k.api_version, k.kind): k for k in ALL}

@@ -239,3 +239,36 @@ def spare_capacity(
         free_total += free
         slots += free // max(1, gpus_per_replica)
     return Capacity(replica_slots=slots, matching_nodes=matching, free_gpus=free_total)
+
+
+@dataclass(frozen=True)
+class RoutePolicyRefs:
+    """The names a RoutePolicy refers to in its namespace (from its raw spec, even an invalid one)."""
+
+    model_deployments: frozenset[str] = frozenset()
+    secrets: frozenset[str] = frozenset()
+
+
+def route_policy_refs(body: JSON) -> RoutePolicyRefs:
+    mds: set[str] = set()
+    secrets: set[str] = set()
+    for route in (body.get("spec") or {}).get("routes") or []:
+        for backend in (route or {}).get("backends") or [] if isinstance(route, dict) else []:
+            if not isinstance(backend, dict):
+                continue
+            md = backend.get("modelDeployment") or {}
+            if isinstance(md, dict) and isinstance(md.get("name"), str):
+                mds.add(md["name"])
+            ref = (
+                (backend.get("external") or {}).get("apiKeySecretRef")
+                if isinstance(backend.get("external"), dict)
+                else None
+            )
+            if isinstance(ref, dict) and isinstance(ref.get("name"), str):
+                secrets.add(ref["name"])
+    return RoutePolicyRefs(frozenset(mds), frozenset(secrets))
+
+
+def secret_key_names(body: JSON) -> frozenset[str]:
+    """The keys a Secret holds: names only, the values are never kept."""
+    return frozenset((body.get("data") or {}).keys()) | frozenset((body.get("stringData") or {}).keys())

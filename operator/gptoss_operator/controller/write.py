@@ -1,4 +1,4 @@
-"""Write: carry out a :class:`Desired` against the API server, and nothing else.
+"""Write: carry out a :class:`Desired` against the API server, and nothing else (any kind).
 
 Children go out with server-side apply under the operator's one field manager (kube.py);
 status is merge-patched only when it changed; events are best effort. What the API server
@@ -14,10 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from gptoss_operator import kinds
-from gptoss_operator.api.v1alpha1 import API_VERSION, KIND
-from gptoss_operator.controller.decide import Apply, Delete, Desired, StatusChange, Write, after_write_failure
-from gptoss_operator.controller.gathered import Gathered
-from gptoss_operator.controller.store import Key, Store
+from gptoss_operator.controller.desired import Apply, Delete, Desired, StatusChange, Write
+from gptoss_operator.controller.store import ChildIndex, Key
 from gptoss_operator.kube import KubeClient, KubeError
 from gptoss_operator.observed import summarize_child
 from gptoss_operator.status import Event
@@ -31,15 +29,21 @@ def now() -> str:
 
 
 class Writer:
-    def __init__(self, api: KubeClient, store: Store) -> None:
-        self.api = api
-        self.store = store
+    """Writes for objects of ``kind``; ``bodies`` and ``children`` are the store's views of them."""
 
-    async def write(self, g: Gathered, desired: Desired) -> None:
-        namespace, name = g.key
+    def __init__(
+        self, api: KubeClient, kind: kinds.Kind, bodies: dict[Key, dict[str, Any]], children: ChildIndex
+    ) -> None:
+        self.api = api
+        self.kind = kind
+        self.bodies = bodies
+        self.children = children
+
+    async def write(self, key: Key, body: Mapping[str, Any], desired: Desired) -> None:
+        namespace, name = key
         try:
             for step in desired.steps:
-                results = await asyncio.gather(*(self._one(g.key, w) for w in step), return_exceptions=True)
+                results = await asyncio.gather(*(self._one(key, w) for w in step), return_exceptions=True)
                 failures = [r for r in results if isinstance(r, BaseException)]
                 if failures:
                     raise failures[0]
@@ -47,38 +51,48 @@ class Writer:
             if e.namespace_terminating:
                 # The namespace controller is deleting everything in it, this object included:
                 # recreating children would only be refused again. Its deletion event ends this.
-                log.debug("%s/%s: namespace is terminating, not reconciling", namespace, name)
+                log.debug(
+                    "%s %s/%s: namespace is terminating, not reconciling", self.kind.kind, namespace, name
+                )
                 return
-            log.warning("applying children of %s/%s failed: %s", namespace, name, e)
-            await self.write_status(g.key, g.body, after_write_failure(g, desired, str(e), now()))
+            log.warning("applying children of %s %s/%s failed: %s", self.kind.kind, namespace, name, e)
+            await self.write_status(key, body, desired.on_write_failure(str(e)))
             raise KubeError(0, str(e)) from e  # the work queue retries with a delay
-        await self.write_status(g.key, g.body, desired.status)
+        await self.write_status(key, body, desired.status)
 
     async def _one(self, owner: Key, write: Write) -> None:
         if isinstance(write, Apply):
             applied = await self.api.apply(write.manifest)
-            self.store.set_child(owner, summarize_child(applied))
+            self.children.set(owner, summarize_child(applied))
         elif isinstance(write, Delete):
             kind = kinds.BY_KIND[write.kind]
             await self.api.delete(kind.api_version, kind.kind, owner[0], write.name)
-            self.store.drop_child(owner, write.kind, write.name)
+            self.children.drop(owner, write.kind, write.name)
 
     async def write_status(self, key: Key, body: Mapping[str, Any], change: StatusChange) -> None:
         if change.patch is not None:
             try:
-                updated = await self.api.patch_status(API_VERSION, KIND, key[0], key[1], change.patch)
+                updated = await self.api.patch_status(
+                    self.kind.api_version, self.kind.kind, key[0], key[1], change.patch
+                )
             except KubeError as e:
                 if e.not_found:
                     return  # deleted meanwhile; its DELETED event drops it from the store
                 raise
-            if key in self.store.model_deployments and updated:
-                self.store.model_deployments[key] = updated
+            if key in self.bodies and updated:
+                self.bodies[key] = updated
         await asyncio.gather(*(self._record(body, event) for event in change.events))
 
     async def _record(self, body: Mapping[str, Any], event: Event) -> None:
         meta = body["metadata"]
         log.info(
-            "event %s/%s %s %s: %s", meta["namespace"], meta["name"], event.type, event.reason, event.message
+            "event %s %s/%s %s %s: %s",
+            self.kind.kind,
+            meta["namespace"],
+            meta["name"],
+            event.type,
+            event.reason,
+            event.message,
         )
         try:
             await self.api.event(

@@ -34,6 +34,12 @@ def test_watches_the_custom_resource_its_children_pods_and_nodes(controller: Con
         ("policy", "poddisruptionbudgets"),
         ("", "persistentvolumeclaims"),
         ("batch", "jobs"),
+        ("gptoss.dev", "routepolicies"),
+        ("", "configmaps"),
+        ("", "serviceaccounts"),
+        ("rbac.authorization.k8s.io", "roles"),
+        ("rbac.authorization.k8s.io", "rolebindings"),
+        ("", "secrets"),
         ("", "pods"),
         ("", "nodes"),
     }

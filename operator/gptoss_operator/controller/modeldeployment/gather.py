@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from gptoss_operator import kinds
 from gptoss_operator.api.v1alpha1 import ModelDeployment
-from gptoss_operator.controller.gathered import Gathered, expected_children
+from gptoss_operator.controller.modeldeployment.gathered import Gathered, expected_children
 from gptoss_operator.controller.store import Key, Store
 from gptoss_operator.kube import KubeClient
 from gptoss_operator.observed import summarize_child

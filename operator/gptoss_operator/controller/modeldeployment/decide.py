@@ -3,21 +3,22 @@
 ``decide`` turns a :class:`Gathered` into a :class:`Desired`: the writes to make, in order
 (children whose config hash differs, children to delete), the rollout strategy, the step of the
 weight-cache state machine, and the status and events to record if every write succeeds. When
-a write fails, :func:`after_write_failure` gives the status that says so. Nothing here talks to
+a write fails, ``Desired.on_write_failure`` gives the status that says so. Nothing here talks to
 the API server, so every branch is unit-tested without a cluster (tests/unit/operator/test_decide.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gptoss_operator import kinds
 from gptoss_operator import labels as keys
 from gptoss_operator.api.v1alpha1 import ModelDeployment, Plan
-from gptoss_operator.controller.gathered import Gathered
+from gptoss_operator.controller.desired import Apply, Delete, Desired, StatusChange, Write, status_patch
+from gptoss_operator.controller.modeldeployment.gathered import Gathered
 from gptoss_operator.manifests.common import JSON, child_names, digest, selector_labels
 from gptoss_operator.manifests.vllm import (
     RolloutChoice,
@@ -35,44 +36,6 @@ from gptoss_operator.planning.planner import Refusal, plan_deployment
 from gptoss_operator.planning.startup import startup_budget
 from gptoss_operator.settings import OperatorSettings
 from gptoss_operator.status import Event, Observation, Weights, evaluate, transitions
-
-
-@dataclass(frozen=True)
-class Apply:
-    manifest: JSON
-
-
-@dataclass(frozen=True)
-class Delete:
-    kind: str
-    name: str
-
-
-Write = Apply | Delete
-
-
-@dataclass(frozen=True)
-class StatusChange:
-    """The merge patch for ``status`` (None: already what it should be) and the events."""
-
-    patch: JSON | None
-    events: tuple[Event, ...]
-
-
-@dataclass(frozen=True)
-class Desired:
-    # Steps run one after another; the writes inside a step are independent and go out
-    # together (a ClusterIP Service apply alone can take longer than the Deployment's: the
-    # API server allocates its IP one at a time, bench/apiserver_write_probe.py).
-    steps: tuple[tuple[Write, ...], ...]
-    status: StatusChange
-    # What status was computed from: kept so a failed write can be reported on top of it.
-    observation: Observation
-    extra_events: tuple[Event, ...] = field(default=())
-
-    @property
-    def writes(self) -> tuple[Write, ...]:
-        return tuple(w for step in self.steps for w in step)
 
 
 def decide(g: Gathered, settings: OperatorSettings, now: str) -> Desired:
@@ -133,19 +96,20 @@ def decide(g: Gathered, settings: OperatorSettings, now: str) -> Desired:
     )
     steps = tuple(step for step in (tuple(weights_writes), tuple(serving)) if step)
     return Desired(
-        steps=steps, status=status_change(g.body, obs, now, extra), observation=obs, extra_events=extra
+        steps=steps,
+        status=status_change(g.body, obs, now, extra),
+        on_write_failure=functools.partial(after_write_failure, g, obs, extra, now),
     )
 
 
-def after_write_failure(g: Gathered, desired: Desired, error: str, now: str) -> StatusChange:
+def after_write_failure(
+    g: Gathered, obs: Observation, extra_events: tuple[Event, ...], now: str, error: str
+) -> StatusChange:
     """The status when a write failed: Degraded/ApplyFailed, and the children as they were."""
-    obs = dataclasses.replace(
-        desired.observation,
-        apply_error=error,
-        deployment=_deployment(g.children),
-        job=_job(g.children),
+    failed = dataclasses.replace(
+        obs, apply_error=error, deployment=_deployment(g.children), job=_job(g.children)
     )
-    return status_change(g.body, obs, now, desired.extra_events)
+    return status_change(g.body, failed, now, extra_events)
 
 
 def status_change(
@@ -155,10 +119,7 @@ def status_change(
     previous_conditions = current.get("conditions") or []
     new = evaluate(obs, previous_conditions, now)
     events = (*transitions(previous_conditions, new["conditions"]), *extra_events)
-    if _prune_none(new) == current:
-        return StatusChange(None, events)
-    # Keys the new status no longer has are removed (merge patch null).
-    return StatusChange(new | {k: None for k in current if k not in new}, events)
+    return StatusChange(status_patch(current, new), events)
 
 
 def choose_rollout(
@@ -191,7 +152,9 @@ def choose_rollout(
 
 
 def _only_status(g: Gathered, obs: Observation, now: str) -> Desired:
-    return Desired(steps=(), status=status_change(g.body, obs, now), observation=obs)
+    return Desired(
+        steps=(), status=status_change(g.body, obs, now), on_write_failure=lambda _: StatusChange(None, ())
+    )
 
 
 def _weights_step(
@@ -276,12 +239,3 @@ def _deployment(children: Mapping[str, ChildState]) -> DeploymentState | None:
 def _job(children: Mapping[str, ChildState]) -> JobState | None:
     child = children.get(kinds.JOB.kind)
     return child if isinstance(child, JobState) else None
-
-
-def _prune_none(value: Any) -> Any:
-    """What the API server stores for a merge patch: keys with null values are absent."""
-    if isinstance(value, dict):
-        return {k: _prune_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_prune_none(v) for v in value]
-    return value

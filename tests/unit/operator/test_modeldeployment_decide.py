@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from gptoss_operator.api.v1alpha1 import ModelDeployment
-from gptoss_operator.controller.decide import Apply, Delete, Desired, decide, predicted_after_apply
-from gptoss_operator.controller.gathered import Gathered
+from gptoss_operator.controller.desired import Apply, Delete, Desired
+from gptoss_operator.controller.modeldeployment.decide import decide, predicted_after_apply
+from gptoss_operator.controller.modeldeployment.gathered import Gathered
 from gptoss_operator.observed import (
     ChildState,
     DeploymentState,
@@ -83,6 +84,12 @@ def deleted(d: Desired) -> list[str]:
 def converged(d: Desired) -> dict[str, ChildState]:
     """The children as the API server would hold them after ``d``'s writes."""
     return {w.manifest["kind"]: summarize_child(w.manifest) for w in d.writes if isinstance(w, Apply)}
+
+
+def rollout(d: Desired) -> str:
+    assert d.status.patch is not None
+    strategy: str = d.status.patch["rolloutStrategy"]
+    return strategy
 
 
 def conditions(d: Desired) -> dict[str, tuple[str, str]]:
@@ -187,7 +194,7 @@ def test_auto_rollout_of_a_running_model_is_chosen_from_spare_gpus(free_gpus: in
         gathered(body(serving={"maxModelLen": 8192}), children=running, gpu_pods=(busy,)), SETTINGS, NOW
     )
     assert applied(d) == ["Deployment"]
-    assert d.observation.rollout == expected
+    assert rollout(d) == expected
     assert [e.reason for e in d.status.events if e.reason == "RolloutStrategy"] == ["RolloutStrategy"]
 
 
@@ -195,7 +202,7 @@ def test_auto_keeps_the_strategy_between_rollouts() -> None:
     first = decide(gathered(body()), SETTINGS, NOW)
     full = PodState("other", "p", "h100-0", "Running", {"nvidia.com/gpu": 8}, None, False)
     d = decide(gathered(body(replicas=3), children=converged(first), gpu_pods=(full,)), SETTINGS, NOW)
-    assert d.observation.rollout == first.observation.rollout == "Surge"
+    assert rollout(d) == rollout(first) == "Surge"
     assert not [e for e in d.status.events if e.reason == "RolloutStrategy"]
 
 
