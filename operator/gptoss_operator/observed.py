@@ -6,11 +6,15 @@ KB; its summary is a few fields) and gives status evaluation a typed, testable i
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from gptoss_operator import labels as keys
+from gptoss_operator.settings import FIELD_MANAGER
 
 JSON = Mapping[str, Any]
 
@@ -24,6 +28,10 @@ class ChildState:
     kind: str
     name: str
     config_hash: str | None
+    # Digest of the fields the operator's field manager owns, as they are on the live object
+    # (None when it owns none: not applied by this operator, or no managedFields). Compared with
+    # ``applied_digest`` of the manifest to revert hand edits: see ``needs_apply``.
+    owned: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -89,10 +97,100 @@ def _annotations(body: JSON) -> Mapping[str, str]:
 def summarize_child(body: JSON) -> ChildState:
     kind = body.get("kind", "")
     if kind == "Deployment":
-        return summarize_deployment(body)
-    if kind == "Job":
-        return summarize_job(body)
-    return ChildState(kind, body["metadata"]["name"], _annotations(body).get(keys.CONFIG_HASH))
+        state: ChildState = summarize_deployment(body)
+    elif kind == "Job":
+        state = summarize_job(body)
+    else:
+        state = ChildState(kind, body["metadata"]["name"], _annotations(body).get(keys.CONFIG_HASH))
+    return dataclasses.replace(state, owned=owned_digest(body, FIELD_MANAGER))
+
+
+# ---------------------------------------------------------------------------- drift
+#
+# A hand edit (kubectl edit/patch/scale) of a field the operator applied moves that field's
+# ownership to the editor's field manager (server-side apply, "Conflicts" and "Transferring
+# ownership": https://kubernetes.io/docs/reference/using-api/server-side-apply/), and leaves the
+# config-hash annotation alone. So the operator also compares the fields its own manager still
+# owns, with their live values, to the manifest it would apply: a hand edit of anything it owns,
+# an added argument or a removed label makes them differ, and the child is applied again (which
+# takes the fields back). Fields others own (a Service's clusterIP, a PVC's volumeName, defaults,
+# annotations other tools add) are never looked at.
+
+
+def needs_apply(have: ChildState | None, manifest: JSON) -> bool:
+    """True unless the child exists, carries the manifest's config hash, and nobody changed
+    a field the operator owns (as far as the live object's managedFields tell)."""
+    if have is None or have.config_hash != manifest["metadata"]["annotations"][keys.CONFIG_HASH]:
+        return True
+    return have.owned is not None and have.owned != applied_digest(manifest)
+
+
+def owned_digest(body: JSON, manager: str) -> str | None:
+    entries = [
+        m
+        for m in body.get("metadata", {}).get("managedFields") or []
+        if m.get("manager") == manager and m.get("operation") == "Apply" and not m.get("subresource")
+    ]
+    if not entries or not isinstance(entries[0].get("fieldsV1"), dict):
+        return None
+    return _digest(_canonical(_project(body, entries[0]["fieldsV1"])))
+
+
+def applied_digest(manifest: JSON) -> str:
+    """What ``owned_digest`` is for a child that is exactly ``manifest``."""
+    meta = {k: v for k, v in manifest.get("metadata", {}).items() if k not in ("name", "namespace")}
+    rest = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind", "metadata")}
+    return _digest(_canonical({"metadata": meta, **rest}))
+
+
+def _project(value: Any, fields: Any) -> Any:
+    """``value`` restricted to the fields of a managedFields ``fieldsV1`` set."""
+    if not isinstance(fields, dict) or not [k for k in fields if k != "."]:
+        return value  # a leaf: the whole value is owned (atomic lists and maps included)
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, sub in fields.items():
+            if key.startswith("f:") and key[2:] in value:
+                out[key[2:]] = _project(value[key[2:]], sub)
+        return out
+    if isinstance(value, list):
+        items: list[Any] = []
+        for key, sub in fields.items():
+            if key.startswith("k:"):
+                want = json.loads(key[2:])
+                match = next(
+                    (e for e in value if isinstance(e, dict) and all(e.get(a) == b for a, b in want.items())),
+                    None,
+                )
+                if match is not None:
+                    items.append(_project(match, sub))
+            elif key.startswith("v:"):
+                element = json.loads(key[2:])
+                if element in value:
+                    items.append(element)
+            elif key.startswith("i:") and int(key[2:]) < len(value):
+                items.append(_project(value[int(key[2:])], sub))
+        return items
+    return value
+
+
+def _canonical(value: Any) -> Any:
+    """Equal for the applied manifest and the live object it became: ``false`` is dropped
+    (Go's ``omitempty`` drops some booleans such as a volume mount's ``readOnly``), and lists
+    of objects are sorted (keyed lists come back in any order); lists of scalars, such as
+    ``args``, keep their order."""
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items() if v is not False}
+    if isinstance(value, list):
+        items = [_canonical(v) for v in value]
+        if all(isinstance(v, dict) for v in items):
+            items.sort(key=lambda v: json.dumps(v, sort_keys=True))
+        return items
+    return value
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
 def summarize_deployment(body: JSON) -> DeploymentState:

@@ -7,7 +7,6 @@ the status and events.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -217,4 +216,5 @@ def test_prediction_of_an_applied_deployment_keeps_status_and_bumps_generation()
     assert (after.generation, after.observed_generation, after.ready_replicas) == (5, 4, 1)
     assert after.config_hash == manifest["metadata"]["annotations"]["gptoss.dev/config-hash"]
     fresh = predicted_after_apply(None, manifest)
-    assert dataclasses.astuple(fresh)[3:5] == (1, 0)  # generation 1, nothing observed yet
+    assert isinstance(fresh, DeploymentState)
+    assert (fresh.generation, fresh.observed_generation) == (1, 0)  # nothing observed yet

@@ -30,7 +30,14 @@ from gptoss_operator.manifests.vllm import (
     service,
 )
 from gptoss_operator.manifests.weights import download_job, weights_claim
-from gptoss_operator.observed import ChildState, DeploymentState, JobState, spare_capacity, summarize_child
+from gptoss_operator.observed import (
+    ChildState,
+    DeploymentState,
+    JobState,
+    needs_apply,
+    spare_capacity,
+    summarize_child,
+)
 from gptoss_operator.planning.catalog import gpu_profile
 from gptoss_operator.planning.planner import Refusal, plan_deployment
 from gptoss_operator.planning.startup import startup_budget
@@ -203,7 +210,7 @@ def _apply_if_changed(
     what the API server will hold once the apply went through."""
     kind = manifest["kind"]
     have = current.get(kind)
-    if have is not None and have.config_hash == manifest["metadata"]["annotations"][keys.CONFIG_HASH]:
+    if not needs_apply(have, manifest):
         return []
     after[kind] = predicted_after_apply(have, manifest)
     return [Apply(manifest)]

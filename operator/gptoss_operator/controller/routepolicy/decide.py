@@ -20,9 +20,8 @@ from gptoss_operator.api.routepolicy import CONDITION_DEGRADED, CONDITION_READY,
 from gptoss_operator.api.v1alpha1 import ready_text
 from gptoss_operator.controller.desired import Apply, Delete, Desired, StatusChange, Write, status_patch
 from gptoss_operator.controller.routepolicy.gathered import RoutePolicyGathered
-from gptoss_operator.labels import CONFIG_HASH
 from gptoss_operator.manifests import router as manifests
-from gptoss_operator.observed import ChildState, DeploymentState
+from gptoss_operator.observed import ChildState, DeploymentState, needs_apply
 from gptoss_operator.settings import OperatorSettings
 from gptoss_operator.status import Event
 
@@ -61,7 +60,7 @@ def decide(g: RoutePolicyGathered, settings: OperatorSettings, now: str) -> Desi
     second: list[Write] = []
     for manifest in desired_children(policy, served, settings):
         step = second if manifest["kind"] in ("Deployment", "Service", "PodDisruptionBudget") else first
-        if _changed(g.children.get(manifest["kind"]), manifest):
+        if needs_apply(g.children.get(manifest["kind"]), manifest):
             step.append(Apply(manifest))
     if policy.spec.router.replicas <= 1 and kinds.PDB.kind in g.children:
         second.append(Delete(kinds.PDB.kind, g.children[kinds.PDB.kind].name))
@@ -126,10 +125,6 @@ def backend_status(route: str, backend: Backend, g: RoutePolicyGathered) -> JSON
 # ---------------------------------------------------------------------------- helpers
 
 Verdict = tuple[bool, str, str]  # status, reason, message
-
-
-def _changed(have: ChildState | None, manifest: JSON) -> bool:
-    return have is None or have.config_hash != manifest["metadata"]["annotations"][CONFIG_HASH]
 
 
 def _ready(policy: RoutePolicy, router: ChildState | None, backends: Sequence[JSON]) -> Verdict:

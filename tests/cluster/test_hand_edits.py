@@ -1,0 +1,96 @@
+"""Hand edits of what the operator owns are reverted; edits of what it does not own are kept."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.support.cluster import LocalCluster, wait_for
+from tests.support.modeldeployments import model_deployment, vllm_container, wait_ready
+from tests.support.operator_process import OperatorProcess, settle
+from tests.support.routepolicies import route_policy
+
+CONTAINER = "/spec/template/spec/containers/0"
+EDITS: list[tuple[str, list[dict[str, Any]]]] = [
+    (
+        "gpu-limit",
+        [
+            {"op": "replace", "path": f"{CONTAINER}/resources/limits/nvidia.com~1gpu", "value": "4"},
+            {"op": "replace", "path": f"{CONTAINER}/resources/requests/nvidia.com~1gpu", "value": "4"},
+        ],
+    ),
+    ("replicas", [{"op": "replace", "path": "/spec/replicas", "value": 3}]),
+    ("added-arg", [{"op": "add", "path": f"{CONTAINER}/args/-", "value": "--tensor-parallel-size=8"}]),
+    ("removed-label", [{"op": "remove", "path": "/metadata/labels/gptoss.dev~1model"}]),
+]
+
+
+def _deployment_is_as_planned(cluster: LocalCluster, namespace: str) -> bool | None:
+    dep = cluster.get("deployment", "m", "-n", namespace)
+    container = vllm_container(dep)
+    ok = (
+        container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+        and dep["spec"]["replicas"] == 1
+        and "--tensor-parallel-size=8" not in container["args"]
+        and dep["metadata"]["labels"].get("gptoss.dev/model") == "gpt-oss-20b"
+    )
+    return ok or None
+
+
+@pytest.mark.parametrize(("what", "patch"), EDITS, ids=[e[0] for e in EDITS])
+def test_a_hand_edit_of_the_vllm_deployment_is_reverted(
+    cluster: LocalCluster, operator: OperatorProcess, namespace: str, what: str, patch: list[dict[str, Any]]
+) -> None:
+    cluster.apply(model_deployment("m", "gpt-oss-20b", "L4"), namespace)
+    wait_ready(cluster, namespace, "m")
+    cluster.kubectl("patch", "deployment", "m", "-n", namespace, "--type=json", "-p", json.dumps(patch))
+    wait_for(lambda: _deployment_is_as_planned(cluster, namespace), timeout=20, what=f"{what} reverted")
+    wait_ready(cluster, namespace, "m")
+    settle(2)
+    versions = cluster.get("deployment", "m", "-n", namespace)["metadata"]["resourceVersion"]
+    settle(3)  # reverted once, not fought over
+    assert cluster.get("deployment", "m", "-n", namespace)["metadata"]["resourceVersion"] == versions
+
+
+def test_fields_the_operator_does_not_own_are_left_alone(
+    cluster: LocalCluster, operator: OperatorProcess, namespace: str
+) -> None:
+    cluster.apply(model_deployment("m", "gpt-oss-20b", "L4"), namespace)
+    wait_ready(cluster, namespace, "m")
+    cluster.kubectl("annotate", "deployment", "m", "-n", namespace, "team/owner=ml-platform")
+    settle(3)
+    dep = cluster.get("deployment", "m", "-n", namespace)
+    assert dep["metadata"]["annotations"]["team/owner"] == "ml-platform"
+
+
+def test_a_widened_router_role_is_narrowed_again(
+    cluster: LocalCluster, operator: OperatorProcess, namespace: str
+) -> None:
+    cluster.apply(route_policy("chat"), namespace)
+    wait_for(lambda: cluster.get("roles", "-n", namespace)["items"] or None, timeout=30, what="router Role")
+    wider = [
+        {
+            "op": "add",
+            "path": "/rules/-",
+            "value": {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+        }
+    ]
+    cluster.kubectl("patch", "role", "chat-router", "-n", namespace, "--type=json", "-p", json.dumps(wider))
+
+    def narrowed() -> bool | None:
+        rules = cluster.get("role", "chat-router", "-n", namespace)["rules"]
+        return (
+            rules
+            == [
+                {
+                    "apiGroups": ["discovery.k8s.io"],
+                    "resources": ["endpointslices"],
+                    "verbs": ["get", "list", "watch"],
+                }
+            ]
+            or None
+        )
+
+    wait_for(narrowed, timeout=20, what="the Role narrowed back to EndpointSlices")
