@@ -434,3 +434,79 @@ class TestSpareCapacity:
     def test_describe(self):
         text = capacity([node("a"), node("b")], [gpu_pod("a", 5), gpu_pod("b", 5)]).describe(2)
         assert text == "2 matching nodes have 6 free GPUs (room for 2 more replicas of 2 GPUs)"
+
+
+class TestOwnedFields:
+    """Drift: the fields the operator's manager owns on the live object against the manifest."""
+
+    MANIFEST: dict[str, Any] = {  # noqa: RUF012
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "c",
+            "namespace": "n",
+            "labels": {"a": "1"},
+            "annotations": {CONFIG_HASH_ANNOTATION: "h"},
+        },
+        "data": {"config.yaml": "x"},
+        "spec": {"ports": [{"name": "http", "port": 80}], "args": ["--a", "1"], "readOnly": False},
+    }
+    FIELDS: dict[str, Any] = {  # noqa: RUF012
+        "f:metadata": {"f:labels": {"f:a": {}}, "f:annotations": {"f:" + CONFIG_HASH_ANNOTATION: {}}},
+        "f:data": {"f:config.yaml": {}},
+        "f:spec": {
+            "f:ports": {'k:{"port":80}': {".": {}, "f:name": {}, "f:port": {}}},
+            "f:args": {},
+            "f:readOnly": {},
+        },
+    }
+
+    def live(self, fields: dict[str, Any] | None = None, **changes: Any) -> dict[str, Any]:
+        import copy
+
+        body = copy.deepcopy(self.MANIFEST)
+        del body["spec"]["readOnly"]  # omitempty: false never comes back
+        body["spec"]["clusterIP"] = "10.96.0.9"  # set by the API server, not owned
+        body["metadata"]["annotations"]["other/tool"] = "keeps"
+        body["metadata"]["managedFields"] = [
+            {"manager": MANAGED_BY, "operation": "Apply", "fieldsV1": fields or self.FIELDS},
+            {
+                "manager": "kube-controller-manager",
+                "operation": "Update",
+                "fieldsV1": {"f:spec": {"f:clusterIP": {}}},
+            },
+        ]
+        for path, value in changes.items():
+            node = body
+            *parents, last = path.split("__")
+            for p in parents:
+                node = node[p]
+            node[last] = value
+        return body
+
+    def test_unchanged_child_matches_its_manifest(self):
+        from gptoss_operator.observed import applied_digest, owned_digest
+
+        assert owned_digest(self.live(), MANAGED_BY) == applied_digest(self.MANIFEST)
+
+    def test_a_field_taken_by_a_hand_edit_differs(self):
+        import copy
+
+        from gptoss_operator.observed import applied_digest, owned_digest
+
+        fields = copy.deepcopy(self.FIELDS)
+        del fields["f:spec"]["f:args"]  # kubectl edit took the atomic list
+        edited = self.live(fields, spec__args=["--a", "1", "--b"])
+        assert owned_digest(edited, MANAGED_BY) != applied_digest(self.MANIFEST)
+
+    def test_a_changed_value_still_owned_differs(self):
+        from gptoss_operator.observed import applied_digest, owned_digest
+
+        assert owned_digest(self.live(data={"config.yaml": "y"}), MANAGED_BY) != applied_digest(self.MANIFEST)
+
+    def test_no_apply_entry_means_no_opinion(self):
+        from gptoss_operator.observed import owned_digest
+
+        body = self.live()
+        body["metadata"]["managedFields"] = []
+        assert owned_digest(body, MANAGED_BY) is None
