@@ -190,7 +190,7 @@ class KubeAPI:
         body: JSON | None = None,
         content_type: str = "application/json",
     ) -> JSON:
-        if verb != "get":
+        if verb not in ("get", "list"):
             self.writes.labels(verb=verb, resource=resource).inc()
         data = None if body is None else json.dumps(body)
         headers = {"Content-Type": content_type} if data is not None else None
@@ -207,6 +207,23 @@ class KubeAPI:
             raise KubeError(status, _status_message(status, text))
         result: JSON = json.loads(text) if text else {}
         return result
+
+    async def list(self, kind: kinds.Kind, namespace: str | None = None) -> list[JSON] | None:
+        """Every object of ``kind`` (in ``namespace``, or all namespaces); None when the API
+        server does not know the kind at all (its CRD is gone). A read: not counted."""
+        base = kind.url_prefix
+        path = f"{base}/namespaces/{namespace}/{kind.plural}" if namespace else f"{base}/{kind.plural}"
+        try:
+            result = await self._request("GET", path, resource=kind.kind, verb="list")
+        except KubeError as e:
+            if e.not_found:
+                return None
+            raise
+        items: list[JSON] = result.get("items") or []
+        for item in items:  # a list's items carry no apiVersion/kind of their own
+            item.setdefault("apiVersion", kind.api_version)
+            item.setdefault("kind", kind.kind)
+        return items
 
     async def get(self, api_version: str, kind: str, namespace: str, name: str) -> JSON | None:
         """One object, or None when it does not exist (a read: not counted as a write)."""

@@ -8,6 +8,7 @@
 | GPTOSS_IMAGE_NVIDIA / GPTOSS_IMAGE_AMD | (env only) | the planner's pinned images |
 | GPTOSS_CLUSTER_DOMAIN | (env only) | "" (endpoint http://NAME.NS.svc:8000/v1) |
 | GPTOSS_SHM_SIZE | (env only) | 16Gi (/dev/shm for NCCL between TP ranks) |
+| GPTOSS_RELIST_SECONDS | (env only) | 60 (full relist: catches deletions a watch missed) |
 | GPTOSS_ROUTER_IMAGE | (env only) | this operator's own image at its version (runs RoutePolicy routers) |
 """
 
@@ -43,6 +44,9 @@ class OperatorSettings(BaseModel):
     # vLLM's docs run the server with --shm-size / --ipc=host: NCCL between tensor-parallel
     # ranks uses /dev/shm, and the container runtime's 64 MiB default fails TP > 1.
     shm_size: str = Field(default="16Gi")
+    # A relist every minute catches deletions a reconnecting watch missed (and notices a
+    # deleted CRD) at the cost of one LIST per kind; watches deliver everything else at once.
+    relist_seconds: float = Field(default=60.0, gt=0, description="Seconds between full relists.")
     router_image: str = Field(default=DEFAULT_ROUTER_IMAGE, description="Image of RoutePolicy router pods.")
     planner: PlannerSettings = Field(default_factory=lambda: DEFAULT_SETTINGS)
 
@@ -59,6 +63,8 @@ class OperatorSettings(BaseModel):
             values["cluster_domain"] = env["GPTOSS_CLUSTER_DOMAIN"]
         if env.get("GPTOSS_SHM_SIZE"):
             values["shm_size"] = env["GPTOSS_SHM_SIZE"]
+        if env.get("GPTOSS_RELIST_SECONDS"):
+            values["relist_seconds"] = float(env["GPTOSS_RELIST_SECONDS"])
         if env.get("GPTOSS_ROUTER_IMAGE"):
             values["router_image"] = env["GPTOSS_ROUTER_IMAGE"]
         images = dict(DEFAULT_SETTINGS.images)

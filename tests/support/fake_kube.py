@@ -43,6 +43,17 @@ class FakeKubeAPI:
         meta = obj["metadata"]
         self.objects[(obj["kind"], meta["namespace"], meta["name"])] = copy.deepcopy(obj)
 
+    missing_kinds: set[str] = field(default_factory=set)  # kinds whose CRD is "deleted"
+
+    async def list(self, kind: Any, namespace: str | None = None) -> list[JSON] | None:
+        if kind.kind in self.missing_kinds:
+            return None
+        return [
+            copy.deepcopy(o)
+            for (k, ns, _), o in self.objects.items()
+            if k == kind.kind and (namespace is None or ns == namespace)
+        ]
+
     async def get(self, api_version: str, kind: str, namespace: str, name: str) -> JSON | None:
         found = self.objects.get((kind, namespace, name))
         return copy.deepcopy(found) if found is not None else None

@@ -21,10 +21,11 @@ import kopf
 from gptoss_operator import kinds
 from gptoss_operator import labels as keys
 from gptoss_operator.api.v1alpha1 import GROUP, PLURAL, VERSION
+from gptoss_operator.controller.ratelimit import WriteLimiter, WriteRateLimited
 from gptoss_operator.controller.reconcile import reconcile, reconcile_route_policy
 from gptoss_operator.controller.store import Key, Store
-from gptoss_operator.controller.workqueue import WorkQueue
-from gptoss_operator.kube import Credentials, KubeAPI
+from gptoss_operator.controller.workqueue import ExpectedFailure, WorkQueue
+from gptoss_operator.kube import Credentials, KubeAPI, KubeError
 from gptoss_operator.metrics import OperatorMetrics
 from gptoss_operator.observed import (
     route_policy_refs,
@@ -100,6 +101,10 @@ class Controller:
         self.credentials: Credentials | None = None
         self.api: KubeAPI | None = None
         self._workers: list[asyncio.Task[None]] = []
+        self.limiter = WriteLimiter()
+        # Set once a relist found one of our CRDs gone: kopf's watch of that kind does not come
+        # back when the CRD is re-created, so liveness fails and the kubelet restarts us.
+        self.crd_lost: str | None = None
         self.registry = kopf.OperatorRegistry()
         self._register()
 
@@ -114,20 +119,27 @@ class Controller:
     async def _reconcile(self, key: Key) -> None:
         await self._timed(
             kinds.MODEL_DEPLOYMENT.kind,
-            reconcile(key, api=self._client(), store=self.store, settings=self.settings),
+            reconcile(
+                key, api=self._client(), store=self.store, settings=self.settings, limiter=self.limiter
+            ),
         )
         self.metrics.queue_depth.set(len(self.queue))
 
     async def _reconcile_route_policy(self, key: Key) -> None:
         await self._timed(
             kinds.ROUTE_POLICY.kind,
-            reconcile_route_policy(key, api=self._client(), store=self.store, settings=self.settings),
+            reconcile_route_policy(
+                key, api=self._client(), store=self.store, settings=self.settings, limiter=self.limiter
+            ),
         )
 
     async def _timed(self, kind: str, work: Awaitable[None]) -> None:
         with self.metrics.reconcile_seconds.labels(kind=kind).time():
             try:
                 await work
+            except (KubeError, WriteRateLimited) as e:
+                self.metrics.reconcile_errors.labels(kind=kind).inc()
+                raise ExpectedFailure(str(e)) from e
             except Exception:
                 self.metrics.reconcile_errors.labels(kind=kind).inc()
                 raise
@@ -138,6 +150,59 @@ class Controller:
             if ref.get("kind") in OWNER_KINDS and ref.get("apiVersion", "").startswith(f"{GROUP}/"):
                 return ref["kind"], (meta["namespace"], ref["name"])
         return None
+
+    async def relist(self) -> None:
+        """List both kinds and bring the store in line: objects a missed watch event left
+        behind are dropped, objects it never delivered are added and reconciled.
+
+        An object is dropped only if it was in the store before the list was sent, so one
+        created meanwhile (and delivered by its watch) is never lost to the race."""
+        api = self._client()
+        views = (
+            (kinds.MODEL_DEPLOYMENT, self.store.model_deployments, self.queue),
+            (kinds.ROUTE_POLICY, self.store.route_policies, self.route_policy_queue),
+        )
+        for kind, bodies, queue in views:
+            before = set(bodies)
+            found: list[dict[str, Any]] = []
+            for namespace in self.settings.namespaces or (None,):
+                items = await api.list(kind, namespace)
+                if items is None:
+                    if self.crd_lost is None:
+                        log.error(
+                            "the %s CRD is gone; failing liveness so that the operator restarts", kind.plural
+                        )
+                    self.crd_lost = kind.plural
+                    found = [bodies[k] for k in before]
+                    break
+                found += items
+            listed = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in found}
+            for key in before - set(listed):
+                log.warning(
+                    "%s %s/%s is gone but its deletion was never seen; forgetting it", kind.kind, *key
+                )
+                bodies.pop(key, None)
+                queue.forget(key)
+                if kind == kinds.ROUTE_POLICY:
+                    self.store.route_policy_refs.pop(key, None)
+                else:
+                    self._requeue_route_policies(key[0], model_deployment=key[1])
+            for key, body in listed.items():
+                if key not in bodies:
+                    bodies[key] = body
+                    if kind == kinds.ROUTE_POLICY:
+                        self.store.route_policy_refs[key] = route_policy_refs(body)
+                    queue.add(key)
+
+    async def _relist_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.relist_seconds)
+            try:
+                await self.relist()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # the API server may be down; the watches say so too
+                log.warning("relist failed: %s: %s", type(e).__name__, e)
 
     def _requeue_route_policies(
         self, namespace: str, *, model_deployment: str = "", secret: str = ""
@@ -181,7 +246,14 @@ class Controller:
                 asyncio.create_task(
                     self.route_policy_queue.run_workers(ROUTE_POLICY_WORKERS, self._reconcile_route_policy)
                 ),
+                asyncio.create_task(self._relist_forever()),
             ]
+
+        @kopf.on.probe(id="watches", registry=registry)
+        async def watches(**_: Any) -> str:
+            if self.crd_lost is not None:
+                raise kopf.PermanentError(f"the {self.crd_lost} CRD was deleted; restart to watch it again")
+            return "ok"
 
         @kopf.on.cleanup(registry=registry)
         async def cleanup(**_: Any) -> None:

@@ -12,8 +12,10 @@ of a converged object therefore sends nothing to the API server.
 from __future__ import annotations
 
 from gptoss_operator import kinds
+from gptoss_operator.controller.desired import Desired
 from gptoss_operator.controller.modeldeployment import decide as md_decide
 from gptoss_operator.controller.modeldeployment import gather as md_gather
+from gptoss_operator.controller.ratelimit import WriteLimiter
 from gptoss_operator.controller.routepolicy import decide as rp_decide
 from gptoss_operator.controller.routepolicy import gather as rp_gather
 from gptoss_operator.controller.store import Key, Store
@@ -22,23 +24,42 @@ from gptoss_operator.kube import KubeClient
 from gptoss_operator.settings import OperatorSettings
 
 
-async def reconcile(key: Key, *, api: KubeClient, store: Store, settings: OperatorSettings) -> None:
+def _spend(limiter: WriteLimiter | None, kind: str, key: Key, desired: Desired) -> None:
+    if limiter is not None and (desired.writes or desired.status.patch is not None or desired.status.events):
+        limiter.take((kind, *key))
+
+
+async def reconcile(
+    key: Key,
+    *,
+    api: KubeClient,
+    store: Store,
+    settings: OperatorSettings,
+    limiter: WriteLimiter | None = None,
+) -> None:
     """One ModelDeployment."""
     gathered = await md_gather.gather(key, store, api)
     if gathered is None:
         return
     desired = md_decide.decide(gathered, settings, now())
+    _spend(limiter, kinds.MODEL_DEPLOYMENT.kind, key, desired)
     writer = Writer(api, kinds.MODEL_DEPLOYMENT, store.model_deployments, store.model_deployment_children)
     await writer.write(key, gathered.body, desired)
 
 
 async def reconcile_route_policy(
-    key: Key, *, api: KubeClient, store: Store, settings: OperatorSettings
+    key: Key,
+    *,
+    api: KubeClient,
+    store: Store,
+    settings: OperatorSettings,
+    limiter: WriteLimiter | None = None,
 ) -> None:
     """One RoutePolicy."""
     gathered = await rp_gather.gather(key, store, api)
     if gathered is None:
         return
     desired = rp_decide.decide(gathered, settings, now())
+    _spend(limiter, kinds.ROUTE_POLICY.kind, key, desired)
     writer = Writer(api, kinds.ROUTE_POLICY, store.route_policies, store.route_policy_children)
     await writer.write(key, gathered.body, desired)

@@ -16,10 +16,17 @@ from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 log = logging.getLogger(__name__)
+BACKOFF_BASE = 1.0
+BACKOFF_MAX = 300.0
+
+
+class ExpectedFailure(Exception):
+    """A failure already explained in status and one log line (an API error): no traceback."""
 
 
 class WorkQueue(Generic[K]):
     def __init__(self) -> None:
+        self._failures: dict[K, int] = {}
         self._queue: asyncio.Queue[K] = asyncio.Queue()
         self._queued: set[K] = set()  # in the queue, not yet picked up
         self._processing: set[K] = set()
@@ -49,6 +56,7 @@ class WorkQueue(Generic[K]):
 
     def forget(self, key: K) -> None:
         """Drop pending retries of a key (its object is gone)."""
+        self._failures.pop(key, None)
         handle = self._delayed.pop(key, None)
         if handle is not None:
             handle.cancel()
@@ -68,6 +76,22 @@ class WorkQueue(Generic[K]):
             self._dirty.discard(key)
             self.add(key)
 
+    def failed(self, key: K) -> float:
+        """Record a failed reconcile of ``key``; the delay before it is retried.
+
+        Per-key exponential backoff as client-go's ItemExponentialFailureRateLimiter does it:
+        1 s, 2 s, 4 s, ... up to 5 minutes, so a few broken objects cannot keep the operator
+        (and the API server) busy; a success resets it (``succeeded``)."""
+        failures = self._failures.get(key, 0)
+        self._failures[key] = failures + 1
+        return float(min(BACKOFF_MAX, BACKOFF_BASE * 2**failures))
+
+    def succeeded(self, key: K) -> None:
+        self._failures.pop(key, None)
+
+    def failures(self, key: K) -> int:
+        return self._failures.get(key, 0)
+
     async def run_workers(self, count: int, handle: Callable[[K], Awaitable[None]]) -> None:
         """Run ``count`` workers forever; ``handle`` exceptions are logged, never fatal."""
 
@@ -78,9 +102,25 @@ class WorkQueue(Generic[K]):
                     await handle(key)
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    log.exception("reconciling %s failed; retrying in 10s", key)
-                    self.add_after(key, 10.0)
+                except Exception as e:
+                    first = self.failures(key) == 0
+                    delay = self.failed(key)
+                    if first and not isinstance(e, ExpectedFailure):
+                        log.exception("reconciling %s failed; retrying in %.0fs", key, delay)
+                    else:
+                        # One line per failure after the first: a broken object must not flood
+                        # the log with the same traceback every retry.
+                        log.warning(
+                            "reconciling %s failed (%d in a row): %s: %s; retrying in %.0fs",
+                            key,
+                            self.failures(key),
+                            type(e).__name__,
+                            e,
+                            delay,
+                        )
+                    self.add_after(key, delay)
+                else:
+                    self.succeeded(key)
                 finally:
                     self.done(key)
 

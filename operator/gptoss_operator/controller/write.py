@@ -77,7 +77,13 @@ class Writer:
                 )
             except KubeError as e:
                 if e.not_found:
-                    return  # deleted meanwhile; its DELETED event drops it from the store
+                    # The object is gone, perhaps deleted while a watch was reconnecting (its
+                    # DELETED event never came): stop all work for it, or every event of a
+                    # child the garbage collector removes would bring the children back.
+                    log.info("%s %s/%s is gone; forgetting it", self.kind.kind, key[0], key[1])
+                    self.bodies.pop(key, None)
+                    self.children.by_owner.pop(key, None)
+                    return
                 raise
             if key in self.bodies and updated:
                 self.bodies[key] = updated

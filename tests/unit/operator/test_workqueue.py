@@ -116,7 +116,7 @@ class TestRunWorkers:
 
         def fast_retry(key: tuple[str, str], delay: float) -> None:
             retries.append((key, delay))
-            real_add_after(key, 0.01)  # the real 10 s, shortened for the test
+            real_add_after(key, 0.01)  # the real backoff, shortened for the test
 
         monkeypatch.setattr(q, "add_after", fast_retry)
         calls: list[tuple[str, str]] = []
@@ -137,7 +137,7 @@ class TestRunWorkers:
         with pytest.raises(asyncio.CancelledError):
             await workers
         assert calls == [KEY, OTHER, KEY]
-        assert retries == [(KEY, 10.0)]
+        assert retries == [(KEY, 1.0)]  # the first step of the backoff
 
     async def test_a_key_is_never_handled_twice_at_once(self):
         q: WorkQueue[tuple[str, str]] = WorkQueue()
@@ -166,3 +166,45 @@ class TestRunWorkers:
         with pytest.raises(asyncio.CancelledError):
             await workers
         assert (handled, overlaps) == ([KEY, KEY], [])
+
+
+class TestBackoff:
+    def test_doubles_per_failure_up_to_five_minutes_and_resets_on_success(self):
+        q: WorkQueue[tuple[str, str]] = WorkQueue()
+        delays = [q.failed(KEY) for _ in range(12)]
+        assert delays[:4] == [1.0, 2.0, 4.0, 8.0]
+        assert delays[-1] == 300.0
+        assert q.failed(OTHER) == 1.0  # per key
+        q.succeeded(KEY)
+        assert q.failed(KEY) == 1.0
+
+    def test_forget_drops_the_backoff(self):
+        q: WorkQueue[tuple[str, str]] = WorkQueue()
+        q.failed(KEY)
+        q.forget(KEY)
+        assert q.failures(KEY) == 0
+
+    async def test_repeated_failures_log_one_line_each_after_the_first(self, caplog):
+        q: WorkQueue[tuple[str, str]] = WorkQueue()
+        q.add_after = lambda key, delay: q.add(key)  # type: ignore[method-assign]
+        seen = 0
+        done = asyncio.Event()
+
+        async def handle(key: tuple[str, str]) -> None:
+            nonlocal seen
+            seen += 1
+            if seen == 4:
+                done.set()
+                return
+            raise RuntimeError("boom")
+
+        workers = asyncio.create_task(q.run_workers(1, handle))
+        q.add(KEY)
+        await asyncio.wait_for(done.wait(), timeout=2)
+        workers.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await workers
+        tracebacks = [r for r in caplog.records if r.exc_info]
+        assert len(tracebacks) == 1
+        assert len([r for r in caplog.records if "3 in a row" in r.getMessage()]) == 1
+        assert q.failures(KEY) == 0  # the success reset it

@@ -1,0 +1,96 @@
+"""Missed deletions, lost CRDs and write storms, without a cluster (the in-memory API)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gptoss_operator.controller.controller import Controller
+from gptoss_operator.controller.ratelimit import WriteLimiter, WriteRateLimited
+from gptoss_operator.controller.reconcile import reconcile
+from gptoss_operator.controller.store import Store
+from gptoss_operator.metrics import OperatorMetrics
+from gptoss_operator.settings import OperatorSettings
+from tests.support.fake_kube import FakeKubeAPI
+
+SETTINGS = OperatorSettings()
+
+
+def md(name: str, namespace: str = "llm") -> dict[str, Any]:
+    return {
+        "apiVersion": "gptoss.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name, "namespace": namespace, "uid": f"u-{name}", "generation": 1},
+        "spec": {"model": "gpt-oss-20b", "gpu": {"type": "L4"}},
+    }
+
+
+def controller_with(api: FakeKubeAPI) -> Controller:
+    c = Controller(SETTINGS, OperatorMetrics())
+    c.api = api  # type: ignore[assignment]
+    return c
+
+
+async def test_an_object_deleted_behind_the_watchs_back_stops_all_work() -> None:
+    api, store = FakeKubeAPI(), Store()
+    store.model_deployments[("llm", "m")] = md("m")  # never in the API server: its deletion was missed
+    await reconcile(("llm", "m"), api=api, store=store, settings=SETTINGS)
+    assert ("llm", "m") not in store.model_deployments  # the 404 on status made it forget
+    writes = len(api.writes)
+    await reconcile(("llm", "m"), api=api, store=store, settings=SETTINGS)  # e.g. a child's GC event
+    assert len(api.writes) == writes
+
+
+async def test_relist_drops_what_is_gone_and_adds_what_was_never_seen() -> None:
+    api = FakeKubeAPI()
+    api.put(md("kept"))
+    api.put(md("new"))
+    c = controller_with(api)
+    c.store.model_deployments[("llm", "kept")] = md("kept")
+    c.store.model_deployments[("llm", "gone")] = md("gone")
+    await c.relist()
+    assert set(c.store.model_deployments) == {("llm", "kept"), ("llm", "new")}
+    assert len(c.queue) == 1  # only the new one needs a reconcile
+    assert c.crd_lost is None
+
+
+async def test_a_deleted_crd_fails_liveness_and_forgets_nothing_early() -> None:
+    api = FakeKubeAPI(missing_kinds={"ModelDeployment"})
+    c = controller_with(api)
+    c.store.model_deployments[("llm", "m")] = md("m")
+    await c.relist()
+    assert c.crd_lost == "modeldeployments"
+    assert ("llm", "m") in c.store.model_deployments
+
+
+def test_the_write_budget_allows_a_burst_then_one_per_refill() -> None:
+    now = [0.0]
+    limiter = WriteLimiter(burst=3, refill_seconds=2.0, clock=lambda: now[0])
+    for _ in range(3):
+        limiter.take("k")
+    with pytest.raises(WriteRateLimited):
+        limiter.take("k")
+    limiter.take("other")  # per key
+    now[0] = 2.0
+    limiter.take("k")
+    with pytest.raises(WriteRateLimited):
+        limiter.take("k")
+
+
+async def test_a_loop_that_keeps_undoing_the_operator_is_throttled() -> None:
+    api, store = FakeKubeAPI(), Store()
+    api.put(md("m"))
+    store.model_deployments[("llm", "m")] = md("m")
+    limiter = WriteLimiter(burst=5, refill_seconds=60)
+    limited = 0
+    for _ in range(50):
+        for key in [k for k in api.objects if k[0] != "ModelDeployment"]:
+            del api.objects[key]  # something keeps deleting the children
+        store.model_deployment_children.by_owner.pop(("llm", "m"), None)
+        try:
+            await reconcile(("llm", "m"), api=api, store=store, settings=SETTINGS, limiter=limiter)
+        except WriteRateLimited:
+            limited += 1
+    assert limited == 45
+    assert len([w for w in api.writes if w[0] == "apply"]) == 2 * 5  # Deployment + Service, 5 times
