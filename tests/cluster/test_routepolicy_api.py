@@ -10,8 +10,9 @@ import pytest
 
 from gptoss_operator.api import RoutePolicy
 from gptoss_operator.api.routepolicy import Backend
-from tests.support.cluster import REPO, LocalCluster
+from tests.support.cluster import REPO, LocalCluster, wait_for
 from tests.support.modeldeployments import model_deployment
+from tests.support.operator_process import OperatorProcess
 from tests.support.routepolicies import REFUSED, Refusal, route_policy
 
 
@@ -97,32 +98,24 @@ def test_get_gptoss_lists_both_kinds(crds: LocalCluster, namespace: str) -> None
     assert sorted(names) == ["modeldeployment.gptoss.dev/oss-120b", "routepolicy.gptoss.dev/chat"]
 
 
-def test_get_rp_shows_the_columns_from_status(crds: LocalCluster, namespace: str) -> None:
+def test_get_rp_shows_the_columns_from_status(
+    crds: LocalCluster, operator: OperatorProcess, namespace: str
+) -> None:
     body = route_policy()
     # Status on the main resource is ignored (status subresource): only the controller writes it.
     body["status"] = {"routeCount": 9, "readyText": "9/9"}
     crds.apply(body, namespace)
-    assert "status" not in crds.get("rp", "chat", "-n", namespace)
 
-    status = {
-        "observedGeneration": 1,
-        "routeCount": 1,
-        "readyText": "1/2",
-        "endpoint": f"http://chat-router.{namespace}.svc:8080/v1",
-        "backends": [
-            {"route": "gpt-oss-120b", "name": "local", "ready": True},
-            {"route": "gpt-oss-120b", "name": "hosted", "ready": False, "reason": "SecretMissing"},
-        ],
-        "conditions": [{"type": "Ready", "status": "True", "reason": "Serving"}],
-    }
-    crds.kubectl(
-        "patch", "rp", "chat", "-n", namespace, "--subresource=status", "--type=merge",
-        "-p", json.dumps({"status": status}),
-    )  # fmt: skip
+    def written() -> dict[str, Any] | None:
+        status: dict[str, Any] | None = crds.get("rp", "chat", "-n", namespace).get("status")
+        return status if status and status.get("readyText") else None
+
+    status = wait_for(written, timeout=30, what="the controller's status")
+    assert (status["routeCount"], status["readyText"]) == (1, "0/2")  # no model, no key Secret yet
     lines = crds.kubectl("get", "rp", "-n", namespace).stdout.splitlines()
     assert lines[0].split() == ["NAME", "ROUTES", "BACKENDS", "ENDPOINT", "AGE"]
     row = lines[1].split()
-    assert row[:4] == ["chat", "1", "1/2", f"http://chat-router.{namespace}.svc:8080/v1"]
+    assert row[:4] == ["chat", "1", "0/2", f"http://chat-router.{namespace}.svc:8080/v1"]
     parsed = RoutePolicy.model_validate(crds.get("rp", "chat", "-n", namespace))
     assert parsed.status is not None
-    assert parsed.status.backends[1].reason == "SecretMissing"
+    assert {b.reason for b in parsed.status.backends} == {"ModelDeploymentNotFound", "SecretNotFound"}

@@ -31,11 +31,12 @@ GPUType = Literal[
     "H100-80GB", "H200", "B200", "A100-80GB", "A100-40GB", "L40S", "L4", "A10G", "MI300X", "T4", "V100"
 ]
 
-# Tensor-parallel sizes vLLM runs gpt-oss at (facts §2: 64 query / 8 KV heads, 2880 % TP == 0).
+# Tensor-parallel sizes vLLM runs gpt-oss at (64 query and 8 KV heads, hidden
+# size 2880: each must divide by TP; the models' config.json on Hugging Face).
 TP_SIZES: Final[tuple[int, ...]] = (1, 2, 4, 8)
 GPUCount = Literal["auto", 1, 2, 4, 8]
 
-# Both models' max_position_embeddings (facts §1).
+# Both models' max_position_embeddings (config.json of openai/gpt-oss-20b and -120b).
 MAX_CONTEXT: Final = 131072
 
 Phase = Literal["Pending", "Downloading", "Starting", "Ready", "Degraded", "Failed"]

@@ -155,7 +155,8 @@ def deployment(md: ModelDeployment, template: JSON, startup: StartupBudget, roll
     name = md.metadata["name"]
     # Surge keeps every replica serving while the new one loads (needs spare GPUs);
     # Recreate-style (maxSurge 0) frees a replica's GPUs first, so a full node pool never
-    # deadlocks waiting for GPUs that the old pods hold (operator-anchors: rollout deadlocks).
+    # deadlocks waiting for GPUs that the old pods hold (a surge rollout on a full pool leaves the
+    # new pod Pending forever while the old one keeps its GPUs).
     rolling = (
         {"maxSurge": 1, "maxUnavailable": 0} if rollout == "Surge" else {"maxSurge": 0, "maxUnavailable": 1}
     )

@@ -21,8 +21,8 @@ from gptoss_operator.planning.vllm_args import model_location
 from gptoss_operator.settings import OperatorSettings
 
 # Files a gpt-oss repo holds that vLLM never reads: original/ is the same weights in OpenAI's
-# own layout and metal/ a Metal port, each roughly doubling the download (facts §1; vLLM
-# PR #30537 made vLLM itself skip them).
+# own layout and metal/ a Metal port, each roughly doubling the download (the
+# Hugging Face repos openai/gpt-oss-20b and -120b; vLLM PR #30537 made vLLM itself skip them).
 IGNORED_PATTERNS = ("original/*", "metal/*")
 
 
