@@ -13,6 +13,7 @@ Where vLLM defines what (checked against 0.14 .. 0.33):
   so their annotated fields become flags too. Boolean flags use ``argparse.BooleanOptionalAction``,
   which adds ``--no-<flag>``.
 * Env vars: the keys of the ``environment_variables`` dict in ``vllm/envs.py``.
+* ``--moe-backend`` values: the ``MoEBackend`` Literal in ``vllm/config/kernel.py``.
 * Parsers: ``vllm/reasoning`` and ``vllm/tool_parsers`` (``vllm/entrypoints/openai/tool_parsers``
   before 0.13) register names either with ``@...register_module("name")`` decorators or in a
   lazily imported ``{"name": (module, class)}`` table.
@@ -21,13 +22,15 @@ Where vLLM defines what (checked against 0.14 .. 0.33):
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_CACHE = Path.home() / ".cache" / "gptoss-vllm-wheels"
+# Outside the repository, one directory per version; GPTOSS_VLLM_WHEEL_CACHE moves it (CI caches).
+DEFAULT_CACHE = Path(os.environ.get("GPTOSS_VLLM_WHEEL_CACHE", Path.home() / ".cache" / "gptoss-vllm-wheels"))
 
 _CLI_FILES = ("vllm/engine/arg_utils.py", "vllm/entrypoints/cli/serve.py")
 # The serve command's own arguments moved: entrypoints/openai (<= 0.29), launchers (0.30-0.32),
@@ -46,6 +49,7 @@ class VLLMRelease:
     env_vars: frozenset[str]
     reasoning_parsers: frozenset[str]
     tool_parsers: frozenset[str]
+    moe_backends: frozenset[str]  # --moe-backend's choices; empty before the flag existed (0.17)
 
 
 def download_wheel(version: str, cache: Path = DEFAULT_CACHE) -> Path:
@@ -102,7 +106,7 @@ def _frontend_fields(tree: ast.Module) -> set[str]:
 
 def _env_var_names(tree: ast.Module) -> set[str]:
     for node in tree.body:
-        target = node.target if isinstance(node, ast.AnnAssign) else None
+        target: ast.expr | None = node.target if isinstance(node, ast.AnnAssign) else None
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target = node.targets[0]
         value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
@@ -120,14 +124,17 @@ def _registered_names(trees: list[ast.Module]) -> set[str]:
     for tree in trees:
         for node in ast.walk(tree):
             # @XParserManager.register_module("name") / register_module(["a", "b"]) / name="..."
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-                if node.func.attr in ("register_module", "register_lazy_module"):
-                    values = list(node.args[:1]) + [k.value for k in node.keywords if k.arg == "name"]
-                    for value in values:
-                        elts = value.elts if isinstance(value, ast.List | ast.Tuple) else [value]
-                        names |= {
-                            e.value for e in elts if isinstance(e, ast.Constant) and isinstance(e.value, str)
-                        }
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("register_module", "register_lazy_module")
+            ):
+                values = list(node.args[:1]) + [k.value for k in node.keywords if k.arg == "name"]
+                for value in values:
+                    elts = value.elts if isinstance(value, ast.List | ast.Tuple) else [value]
+                    names |= {
+                        e.value for e in elts if isinstance(e, ast.Constant) and isinstance(e.value, str)
+                    }
             # {"name": ("module_file", "ClassName"), ...}: the lazy registration table
             if isinstance(node, ast.Dict):
                 for k, v in zip(node.keys, node.values, strict=True):
@@ -140,6 +147,19 @@ def _registered_names(trees: list[ast.Module]) -> set[str]:
                     ):
                         names.add(k.value)
     return names
+
+
+def _literal_values(tree: ast.Module, name: str) -> set[str]:
+    for node in tree.body:
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == name for t in targets) and node.value is not None:
+                return {
+                    c.value
+                    for c in ast.walk(node.value)
+                    if isinstance(c, ast.Constant) and isinstance(c.value, str)
+                } - {"Literal"}
+    return set()
 
 
 def read_release(wheel: Path, version: str) -> VLLMRelease:
@@ -168,6 +188,11 @@ def read_release(wheel: Path, version: str) -> VLLMRelease:
             env_vars=frozenset(_env_var_names(parse("vllm/envs.py"))),
             reasoning_parsers=frozenset(_registered_names(under(_REASONING_DIRS))),
             tool_parsers=frozenset(_registered_names(under(_TOOL_PARSER_DIRS))),
+            moe_backends=frozenset(
+                _literal_values(parse("vllm/config/kernel.py"), "MoEBackend")
+                if "vllm/config/kernel.py" in members
+                else set()
+            ),
         )
 
 

@@ -62,7 +62,7 @@ def format_version(version: VLLMVersion) -> str:
 
 
 def is_supported(version: VLLMVersion) -> bool:
-    return MIN_SUPPORTED <= version and version[:2] <= MAX_SUPPORTED_MINOR
+    return version >= MIN_SUPPORTED and version[:2] <= MAX_SUPPORTED_MINOR
 
 
 SUPPORTED_RANGE: Final = (
