@@ -12,9 +12,10 @@ from typing import Final
 
 VLLMVersion = tuple[int, int, int]
 
-# Floor: the first release the operator relies on -- vLLM downloads only the repository's root
-# files (PR vllm#30537) and has the Hopper low-concurrency MXFP4 fix (PR vllm#30528), both
-# Dec 2025 and first released in 0.15. Ceiling: the newest release checked (any 0.33.x patch).
+# Floor: the operator's previous default, released after the two Dec 2025 fixes it relies on --
+# vLLM downloads only the repository's root files (PR vllm#30537) and the Hopper low-concurrency
+# MXFP4 regression is fixed (vllm#28894, PR vllm#30528). Ceiling: the newest release checked
+# (any 0.33.x patch).
 MIN_SUPPORTED: Final[VLLMVersion] = (0, 15, 1)
 MAX_SUPPORTED_MINOR: Final[tuple[int, int]] = (0, 33)
 
