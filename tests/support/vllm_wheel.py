@@ -69,7 +69,25 @@ def download_wheel(version: str, cache: Path = DEFAULT_CACHE) -> Path:
     return wheels[0]
 
 
-def _add_argument_names(tree: ast.AST) -> set[str]:
+def _is_bool(annotation: ast.expr) -> bool:
+    # `bool`, `bool | None`, `Optional[bool]`: get_kwargs gives these BooleanOptionalAction.
+    text = ast.unparse(annotation).replace(" ", "")
+    return text in ("bool", "bool|None", "None|bool", "Optional[bool]")
+
+
+def _bool_fields(tree: ast.Module, class_suffix: str) -> set[str]:
+    return {
+        item.target.id
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and node.name.endswith(class_suffix)
+        for item in node.body
+        if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and _is_bool(item.annotation)
+    }
+
+
+def _add_argument_names(tree: ast.Module) -> set[str]:
+    """Literal option strings of add_argument calls, plus --no-<flag> for EngineArgs booleans."""
+    booleans = _bool_fields(tree, "EngineArgs")
     names: set[str] = set()
     for node in ast.walk(tree):
         if (
@@ -77,13 +95,14 @@ def _add_argument_names(tree: ast.AST) -> set[str]:
             and isinstance(node.func, ast.Attribute)
             and node.func.attr == "add_argument"
         ):
-            boolean = any(
+            explicit = any(
                 k.arg == "action" and "BooleanOptionalAction" in ast.unparse(k.value) for k in node.keywords
             )
             for arg in node.args:
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and arg.value.startswith("-"):
                     names.add(arg.value)
-                    if boolean and arg.value.startswith("--"):
+                    long_bool = explicit or arg.value[2:].replace("-", "_") in booleans
+                    if long_bool and arg.value.startswith("--"):
                         names.add("--no-" + arg.value[2:])
     return names
 
@@ -99,8 +118,8 @@ def _frontend_fields(tree: ast.Module) -> set[str]:
                     if field.startswith("_") or "ClassVar" in ast.unparse(item.annotation):
                         continue
                     names.add("--" + field.replace("_", "-"))
-                    if ast.unparse(item.annotation) == "bool":
-                        names.add("--no-" + field.replace("_", "-"))  # get_kwargs: BooleanOptionalAction
+                    if _is_bool(item.annotation):
+                        names.add("--no-" + field.replace("_", "-"))
     return names
 
 

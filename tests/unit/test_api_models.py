@@ -109,6 +109,8 @@ class TestManagedFlags:
             "--rev=main",
             "--tool-c=hermes",
             "--enable-a",
+            "--no-enable-auto-tool-choice",
+            "--no-enable-auto",
         ],
     )
     def test_managed_flags_are_refused(self, arg):

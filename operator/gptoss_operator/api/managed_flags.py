@@ -32,6 +32,8 @@ MANAGED_FLAGS: Final[dict[str, str]] = {
     "--gpu-memory-utilization": "spec.serving.gpuMemoryUtilization",
     "--tool-call-parser": "spec.serving.toolCalling",
     "--enable-auto-tool-choice": "spec.serving.toolCalling",
+    # Booleans take a --no- form too (argparse BooleanOptionalAction in vLLM's get_kwargs).
+    "--no-enable-auto-tool-choice": "spec.serving.toolCalling",
     "--reasoning-parser": "(fixed: openai_gptoss)",
 }
 
@@ -53,6 +55,7 @@ SHORTEST_ABBREVIATIONS: Final[dict[str, str]] = {
     "--gpu-memory-utilization": "--gp",
     "--tool-call-parser": "--tool-c",
     "--enable-auto-tool-choice": "--enable-a",
+    "--no-enable-auto-tool-choice": "--no-enable-a",
     "-tp": "-t",
 }
 
