@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from gptoss_operator.api import ModelDeploymentSpec, Plan
+from gptoss_operator.api.v1alpha1 import VLLMSpec
 from gptoss_operator.planning import (
     CATALOG,
     PROFILES,
@@ -342,7 +343,10 @@ class TestVLLMVersion:
                 {"image": "vllm/vllm-openai:v0.34.0"},
                 "vLLM 0.34.0 (image vllm/vllm-openai:v0.34.0) is outside",
             ),
-            ({"vllm": {"version": "0.12.0"}}, "vLLM 0.12.0 (spec.vllm.version) is outside"),
+            (
+                {"image": "registry.local/vllm:prod", "vllm": {"version": "0.12.0"}},
+                "vLLM 0.12.0 (spec.vllm.version) is outside",
+            ),
             (
                 {"image": "vllm/vllm-openai:latest"},
                 "cannot tell the vLLM version of image vllm/vllm-openai:latest",
@@ -358,12 +362,36 @@ class TestVLLMVersion:
         assert needle in result.message
         assert "0.15.1 to 0.33.x" in result.message
 
+    def test_declared_version_must_match_a_pinned_default_image(self):
+        s = ModelDeploymentSpec.model_validate(
+            {"model": "gpt-oss-20b", "gpu": {"type": "B200"}, "vllm": {"version": "0.23.0"}}
+        )
+        result = plan_deployment(s)
+        assert isinstance(result, Refusal)
+        assert result.reason == "UnsupportedVLLMVersion"
+        assert "does not match the default image vllm/vllm-openai:v0.33.0 (vLLM 0.33.0)" in result.message
+        assert planned(s.model_copy(update={"vllm": VLLMSpec(version="v0.33.0")})).vllm_version == "0.33.0"
+
+    def test_declared_version_names_an_untagged_default_image(self):
+        custom = PlannerSettings(
+            images={"nvidia": "registry.local/vllm:prod", "amd": "registry.local/rocm:prod"}
+        )
+        bare = ModelDeploymentSpec.model_validate({"model": "gpt-oss-20b", "gpu": {"type": "B200"}})
+        refused = plan_deployment(bare, custom)
+        assert isinstance(refused, Refusal)
+        assert "registry.local/vllm:prod" in refused.message
+        declared = bare.model_copy(update={"vllm": VLLMSpec(version="0.24.0")})
+        result = plan_deployment(declared, custom)
+        assert isinstance(result, Plan)
+        assert (result.image, result.vllm_version) == ("registry.local/vllm:prod", "0.24.0")
+
     def test_declared_version_wins_over_the_tag(self):
+        # A custom image may use its own versioning in the tag (registry/vllm:v1.2.3).
         s = ModelDeploymentSpec.model_validate(
             {
                 "model": "gpt-oss-20b",
                 "gpu": {"type": "B200"},
-                "image": "vllm/vllm-openai:v0.33.0",
+                "image": "registry.local/vllm:v1.2.3",
                 "vllm": {"version": "0.23.0"},
             }
         )

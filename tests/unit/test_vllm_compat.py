@@ -58,7 +58,10 @@ def _plans(version: str) -> list[tuple[str, Plan]]:
             "model": model,
             "gpu": {"type": gpu.name},
             "serving": {"toolCalling": tools, "maxModelLen": 8192},
-            "vllm": {"version": version},
+            # The version comes from the tag, as for the default images.
+            "image": f"rocm/vllm:rocm7.14.0_vllm_{version}"
+            if gpu.vendor == "amd"
+            else f"vllm/vllm-openai:v{version}",
         }
         if cache:
             body["source"] = {"cache": {}}

@@ -136,11 +136,21 @@ def _vllm_version(spec: ModelDeploymentSpec, image: str) -> VLLMVersion | Refusa
     """spec.vllm.version if declared, else the image tag's; refused when unknown or unsupported.
 
     Refused rather than planned with a warning: a flag or env var the image's vLLM does not know
-    makes the server exit at start (argparse error) or be ignored silently (env), and neither
+    makes the server exit at start (argparse error) or is ignored silently (env), and neither
     shows up until the pod crash-loops. docs/vllm-versions.md.
     """
-    declared = spec.vllm.version
-    version = parse_version(declared) if declared else image_version(image)
+    declared = parse_version(spec.vllm.version) if spec.vllm.version else None
+    tagged = image_version(image)
+    if declared is not None and spec.image is None and tagged is not None and tagged != declared:
+        # spec.vllm.version describes spec.image (or a default image whose tag names no version);
+        # against a pinned default it can only be a mistake.
+        return Refusal(
+            "UnsupportedVLLMVersion",
+            f"spec.vllm.version {format_version(declared)} does not match the default image {image} "
+            f"(vLLM {format_version(tagged)}); set spec.image to the image that holds vLLM "
+            f"{format_version(declared)}, or drop spec.vllm.version.",
+        )
+    version = declared or tagged
     if version is None:
         return Refusal(
             "UnsupportedVLLMVersion",
