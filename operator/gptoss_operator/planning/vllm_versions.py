@@ -24,7 +24,7 @@ MAX_SUPPORTED_MINOR: Final[tuple[int, int]] = (0, 33)
 VERIFIED_VERSIONS: Final[tuple[str, ...]] = ("0.15.1", "0.23.0", "0.24.0", "0.33.0")
 
 # vLLM 0.24.0 dropped VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8 from vllm/envs.py; MoE kernels are
-# chosen with --moe-backend (a KernelConfig flag since 0.17.0) instead.
+# chosen with --moe-backend (a KernelConfig flag since 0.17; 0.16.0 lacks it) instead.
 MOE_BACKEND_FLAG_SINCE: Final[VLLMVersion] = (0, 24, 0)
 
 _VERSION: Final = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
