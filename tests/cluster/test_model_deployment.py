@@ -100,6 +100,45 @@ def test_api_server_refuses_bad_count_and_managed_extra_args(
     assert "metadata.name must be at most 54 characters" in proc.stderr
 
 
+def test_api_server_refuses_abbreviations_of_managed_flags(
+    cluster: LocalCluster, operator: OperatorProcess, namespace: str
+) -> None:
+    # vLLM's argparse expands unambiguous prefixes (allow_abbrev), so these set managed flags too.
+    for i, arg in enumerate(["--gpu-memory-util=0.99", "--max-model=4096", "--tensor-parallel=4", "-t"]):
+        md = model_deployment(
+            f"abbrev-{i}", "gpt-oss-20b", "L4", vllm={"extraArgs": ["--max-num-seqs=8", arg]}
+        )
+        proc = cluster.kubectl("create", "-n", namespace, "-f", "-", stdin=json.dumps(md), check=False)
+        assert proc.returncode != 0, arg
+        assert "nor an abbreviation vLLM would expand to one" in proc.stderr, (arg, proc.stderr)
+
+    # Flags that merely share a stem with a managed one are the user's to set.
+    fine = model_deployment(
+        "not-managed",
+        "gpt-oss-20b",
+        "L4",
+        vllm={"extraArgs": ["--max-num-seqs=8", "--max-num-batched-tokens=8192"]},
+    )
+    cluster.kubectl("create", "-n", namespace, "-f", "-", stdin=json.dumps(fine))
+
+    bad_version = model_deployment("bad-version", "gpt-oss-20b", "L4", vllm={"version": "latest"})
+    proc = cluster.kubectl("create", "-n", namespace, "-f", "-", stdin=json.dumps(bad_version), check=False)
+    assert proc.returncode != 0
+    assert "spec.vllm.version" in proc.stderr
+
+
+def test_vllm_version_outside_the_supported_range_is_refused(
+    cluster: LocalCluster, operator: OperatorProcess, namespace: str
+) -> None:
+    cluster.apply(
+        model_deployment("old-vllm", "gpt-oss-20b", "L4", image="vllm/vllm-openai:v0.14.1"), namespace
+    )
+    md = wait_condition(cluster, namespace, "old-vllm", "Planned", "False", "UnsupportedVLLMVersion")
+    assert "0.15.1 to 0.33.x" in condition(md, "Planned")["message"]  # type: ignore[index]
+    assert "plan" not in md["status"]
+    assert cluster.get("deployments", "-n", namespace)["items"] == []
+
+
 def test_changing_max_model_len_rolls_out(
     cluster: LocalCluster, operator: OperatorProcess, namespace: str
 ) -> None:

@@ -98,6 +98,19 @@ class TestManagedFlags:
             "-tp",
             "-tp=2",
             "--pipeline-parallel-size=2",
+            # Prefixes vLLM's argparse expands to a managed flag (allow_abbrev)
+            "--gpu-memory-util=0.99",
+            "--gp",
+            "--max-model=4096",
+            "--max_model=4096",
+            "--tensor-parallel=4",
+            "--te=4",
+            "-t",
+            "--rev=main",
+            "--tool-c=hermes",
+            "--enable-a",
+            "--no-enable-auto-tool-choice",
+            "--no-enable-auto",
         ],
     )
     def test_managed_flags_are_refused(self, arg):
@@ -117,10 +130,30 @@ class TestManagedFlags:
             "--portable",
             "--enforce-eager",
             "2",
+            # Shared stems that argparse would not expand to a managed flag
+            "--max-num-batched-tokens=8192",
+            "--max",
+            "--tool-parser-plugin=x.py",
+            "--reasoning-parser-plugin=x.py",
+            "--enable-prefix-caching",
+            "--data-parallel-size-local=1",
+            "-dpa",
         ],
     )
     def test_other_flags_pass(self, arg):
         assert managed_flags_in([arg]) == []
+
+    def test_refusal_names_the_abbreviation(self):
+        with pytest.raises(
+            ValidationError, match=r"abbreviation vLLM would expand.*found --gpu-memory-util=0\.99"
+        ):
+            ModelDeploymentSpec.model_validate(
+                {
+                    "model": "gpt-oss-20b",
+                    "gpu": {"type": "L4"},
+                    "vllm": {"extraArgs": ["--gpu-memory-util=0.99"]},
+                }
+            )
 
     def test_regex_is_re2_compatible(self):
         # CEL's matches() is RE2: no lookarounds or backreferences.

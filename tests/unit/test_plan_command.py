@@ -33,6 +33,7 @@ def test_json_is_the_status_plan(capsys):
         "maxModelLen",
         "kvCacheTokens",
         "image",
+        "vllmVersion",
         "args",
         "env",
     }
@@ -53,6 +54,26 @@ def test_text_shows_the_budget(capsys):
     assert "TP 1" in out
     assert "weights" in out
     assert "--reasoning-parser openai_gptoss" in out
+    assert "image: vllm/vllm-openai:v0.33.0 (vLLM 0.33.0)" in out
+
+
+def test_image_picks_the_vllm_version(capsys):
+    argv = ["plan", "--model", "gpt-oss-20b", "--gpu", "B200", "-o", "json"]
+    assert main([*argv, "--image", "vllm/vllm-openai:v0.23.0"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["image"], out["vllmVersion"]) == ("vllm/vllm-openai:v0.23.0", "0.23.0")
+    assert {"name": "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8", "value": "1"} in out["env"]
+    assert "--moe-backend" not in out["args"]
+    assert main([*argv, "--image", "registry.local/vllm@sha256:" + "c" * 64, "--vllm-version", "0.33.0"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["vllmVersion"] == "0.33.0"
+    assert out["args"][-2:] == ["--moe-backend", "flashinfer_trtllm"]
+
+
+def test_image_outside_the_supported_range_is_refused(capsys):
+    argv = ["plan", "--model", "gpt-oss-20b", "--gpu", "L4", "--image", "vllm/vllm-openai:v0.11.2"]
+    assert main(argv) == 3
+    assert "UnsupportedVLLMVersion: vLLM 0.11.2" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

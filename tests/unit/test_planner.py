@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from gptoss_operator.api import ModelDeploymentSpec, Plan
+from gptoss_operator.api.v1alpha1 import VLLMSpec
 from gptoss_operator.planning import (
     CATALOG,
     PROFILES,
@@ -18,6 +19,7 @@ from gptoss_operator.planning import (
 )
 from gptoss_operator.planning.memory import busiest_rank_weight_share
 from gptoss_operator.planning.model_profiles import GIB, KIB, MIB
+from gptoss_operator.planning.vllm_versions import image_version
 
 
 def spec(
@@ -258,7 +260,7 @@ class TestVLLMArgsAndEnv:
         [
             ("H100-80GB", []),
             ("L4", []),
-            ("B200", [("VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8", "1")]),
+            ("B200", []),  # the default image's vLLM (0.33) takes --moe-backend instead
             (
                 "MI300X",
                 [
@@ -272,14 +274,127 @@ class TestVLLMArgsAndEnv:
     def test_env_per_architecture(self, gpu, env):
         assert [(e.name, e.value) for e in planned(spec("gpt-oss-20b", gpu)).env] == env
 
+    @pytest.mark.parametrize(
+        ("image", "env", "moe_flag"),
+        [
+            ("vllm/vllm-openai:v0.15.1", [("VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8", "1")], False),
+            ("vllm/vllm-openai:v0.23.0", [("VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8", "1")], False),
+            ("vllm/vllm-openai:v0.24.0", [], True),
+            ("vllm/vllm-openai:v0.33.0", [], True),
+        ],
+    )
+    def test_blackwell_moe_kernel_per_vllm_version(self, image, env, moe_flag):
+        # vLLM 0.24 removed VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8 from envs.py; --moe-backend replaces it.
+        plan = planned(
+            ModelDeploymentSpec.model_validate(
+                {"model": "gpt-oss-20b", "gpu": {"type": "B200"}, "image": image}
+            )
+        )
+        assert [(e.name, e.value) for e in plan.env] == env
+        assert ("--moe-backend" in plan.args) is moe_flag
+        if moe_flag:
+            assert plan.args[plan.args.index("--moe-backend") + 1] == "flashinfer_trtllm"
+
     def test_images_come_from_settings_or_spec(self):
-        assert planned(spec()).image == "vllm/vllm-openai:v0.15.1"
-        assert planned(spec("gpt-oss-20b", "MI300X")).image.startswith("rocm/")
-        custom = PlannerSettings(images={"nvidia": "registry.local/vllm:x", "amd": "registry.local/rocm:y"})
+        assert planned(spec()).image == "vllm/vllm-openai:v0.33.0"
+        assert planned(spec()).vllm_version == "0.33.0"
+        amd = planned(spec("gpt-oss-20b", "MI300X"))
+        assert amd.image.startswith("rocm/vllm:")
+        assert amd.vllm_version == "0.23.0"
+        custom = PlannerSettings(
+            images={"nvidia": "registry.local/vllm:v0.24.0", "amd": "registry.local/rocm:vllm-0.23.0"}
+        )
         result = plan_deployment(spec(), custom)
         assert isinstance(result, Plan)
-        assert result.image == "registry.local/vllm:x"
+        assert (result.image, result.vllm_version) == ("registry.local/vllm:v0.24.0", "0.24.0")
         s = ModelDeploymentSpec.model_validate(
-            {"model": "gpt-oss-20b", "gpu": {"type": "L4"}, "image": "mine:1"}
+            {"model": "gpt-oss-20b", "gpu": {"type": "L4"}, "image": "mine:1", "vllm": {"version": "v0.30.0"}}
         )
-        assert planned(s).image == "mine:1"
+        assert (planned(s).image, planned(s).vllm_version) == ("mine:1", "0.30.0")
+
+
+class TestVLLMVersion:
+    @pytest.mark.parametrize(
+        ("image", "version"),
+        [
+            ("vllm/vllm-openai:v0.15.1", (0, 15, 1)),
+            ("vllm/vllm-openai:0.33.0-cu130", (0, 33, 0)),
+            ("registry.local:5000/vllm/vllm-openai:v0.26.1rc1", (0, 26, 1)),
+            ("vllm/vllm-openai:v0.33.1.post1", (0, 33, 1)),
+            ("rocm/vllm:rocm7.14.0_cdna_ubuntu24.04_py3.14_pytorch_2.11.0_vllm_0.23.0", (0, 23, 0)),
+            ("vllm/vllm-openai:v0.33.0@sha256:" + "a" * 64, (0, 33, 0)),
+            ("vllm/vllm-openai@sha256:" + "a" * 64, None),
+            ("registry.local:5000/vllm", None),
+            ("vllm/vllm-openai:latest", None),
+            ("mine:1", None),
+        ],
+    )
+    def test_version_from_image_tag(self, image, version):
+        assert image_version(image) == version
+
+    @pytest.mark.parametrize(
+        ("body", "needle"),
+        [
+            (
+                {"image": "vllm/vllm-openai:v0.14.1"},
+                "vLLM 0.14.1 (image vllm/vllm-openai:v0.14.1) is outside",
+            ),
+            (
+                {"image": "vllm/vllm-openai:v0.34.0"},
+                "vLLM 0.34.0 (image vllm/vllm-openai:v0.34.0) is outside",
+            ),
+            (
+                {"image": "registry.local/vllm:prod", "vllm": {"version": "0.12.0"}},
+                "vLLM 0.12.0 (spec.vllm.version) is outside",
+            ),
+            (
+                {"image": "vllm/vllm-openai:latest"},
+                "cannot tell the vLLM version of image vllm/vllm-openai:latest",
+            ),
+            ({"image": "vllm/vllm-openai@sha256:" + "b" * 64}, "Set spec.vllm.version"),
+        ],
+    )
+    def test_unknown_or_unsupported_versions_are_refused(self, body, needle):
+        s = ModelDeploymentSpec.model_validate({"model": "gpt-oss-20b", "gpu": {"type": "L4"}, **body})
+        result = plan_deployment(s)
+        assert isinstance(result, Refusal)
+        assert result.reason == "UnsupportedVLLMVersion"
+        assert needle in result.message
+        assert "0.15.1 to 0.33.x" in result.message
+
+    def test_declared_version_must_match_a_pinned_default_image(self):
+        s = ModelDeploymentSpec.model_validate(
+            {"model": "gpt-oss-20b", "gpu": {"type": "B200"}, "vllm": {"version": "0.23.0"}}
+        )
+        result = plan_deployment(s)
+        assert isinstance(result, Refusal)
+        assert result.reason == "UnsupportedVLLMVersion"
+        assert "does not match the default image vllm/vllm-openai:v0.33.0 (vLLM 0.33.0)" in result.message
+        assert planned(s.model_copy(update={"vllm": VLLMSpec(version="v0.33.0")})).vllm_version == "0.33.0"
+
+    def test_declared_version_names_an_untagged_default_image(self):
+        custom = PlannerSettings(
+            images={"nvidia": "registry.local/vllm:prod", "amd": "registry.local/rocm:prod"}
+        )
+        bare = ModelDeploymentSpec.model_validate({"model": "gpt-oss-20b", "gpu": {"type": "B200"}})
+        refused = plan_deployment(bare, custom)
+        assert isinstance(refused, Refusal)
+        assert "registry.local/vllm:prod" in refused.message
+        declared = bare.model_copy(update={"vllm": VLLMSpec(version="0.24.0")})
+        result = plan_deployment(declared, custom)
+        assert isinstance(result, Plan)
+        assert (result.image, result.vllm_version) == ("registry.local/vllm:prod", "0.24.0")
+
+    def test_declared_version_wins_over_the_tag(self):
+        # A custom image may use its own versioning in the tag (registry/vllm:v1.2.3).
+        s = ModelDeploymentSpec.model_validate(
+            {
+                "model": "gpt-oss-20b",
+                "gpu": {"type": "B200"},
+                "image": "registry.local/vllm:v1.2.3",
+                "vllm": {"version": "0.23.0"},
+            }
+        )
+        plan = planned(s)
+        assert plan.vllm_version == "0.23.0"
+        assert "--moe-backend" not in plan.args

@@ -50,7 +50,7 @@ CONDITION_READY: Final = "Ready"
 CONDITION_DEGRADED: Final = "Degraded"
 
 # Planner refusal reasons, used as the Planned=False condition's reason.
-RefusalReason = Literal["UnsupportedGPU", "InsufficientGPUMemory", "ContextTooLong"]
+RefusalReason = Literal["UnsupportedGPU", "InsufficientGPUMemory", "ContextTooLong", "UnsupportedVLLMVersion"]
 
 
 class _Model(BaseModel):
@@ -238,8 +238,17 @@ class EnvVar(_Model):
 
 
 class VLLMSpec(_Model):
-    """Escape hatch for vLLM options the operator does not model."""
+    """The vLLM version of the image, and an escape hatch for vLLM options the operator does not model."""
 
+    version: str | None = Field(
+        default=None,
+        pattern=r"^v?[0-9]+\.[0-9]+(\.[0-9]+)?$",
+        description=(
+            "vLLM version inside the image, e.g. 0.33.0. Default: read from the image tag "
+            "(vllm/vllm-openai:v0.33.0); set it for digest-only or custom tags. The planner writes the "
+            "flags and env that version accepts and refuses versions outside the supported range."
+        ),
+    )
     extra_args: list[Annotated[str, Field(max_length=1024)]] = Field(
         default_factory=list,
         max_length=64,
@@ -323,6 +332,10 @@ class Plan(_Model):
         description="Estimated KV-cache capacity per replica, in tokens, after weights and runtime overhead."
     )
     image: str = Field(description="vLLM container image.")
+    vllm_version: str | None = Field(
+        default=None,
+        description="vLLM version the arguments and env were written for (from spec.vllm.version or the image tag).",
+    )
     args: list[str] = Field(
         description="vLLM container arguments (the image's entrypoint runs the OpenAI server)."
     )

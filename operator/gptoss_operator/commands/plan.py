@@ -34,6 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpu-memory-utilization", type=float, help="override the GPU's default utilization")
     parser.add_argument("--no-tool-calling", action="store_true", help="leave out the tool-call parser flags")
     parser.add_argument(
+        "--image", help="vLLM image to plan for (default: the pinned image); its tag sets the vLLM version"
+    )
+    parser.add_argument(
+        "--vllm-version", help="vLLM version inside --image when its tag names none (spec.vllm.version)"
+    )
+    parser.add_argument(
         "-o", "--output", choices=("json", "yaml", "text"), default="text", help="output format"
     )
     parser.add_argument(
@@ -50,7 +56,16 @@ def _spec_body(args: argparse.Namespace) -> dict[str, Any]:
         serving["maxModelLen"] = args.max_model_len
     if args.gpu_memory_utilization is not None:
         serving["gpuMemoryUtilization"] = args.gpu_memory_utilization
-    return {"model": args.model, "gpu": {"type": args.gpu, "count": args.count}, "serving": serving}
+    body: dict[str, Any] = {
+        "model": args.model,
+        "gpu": {"type": args.gpu, "count": args.count},
+        "serving": serving,
+    }
+    if args.image is not None:
+        body["image"] = args.image
+    if args.vllm_version is not None:
+        body["vllm"] = {"version": args.vllm_version}
+    return body
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             f"{b.weights_gib:.1f} weights + {b.overhead_gib:.1f} runtime + {b.kv_free_gib:.1f} KV"
         )
         print(f"KV cache: {result.kv_cache_tokens:,} tokens at maxModelLen {result.max_model_len}")
-        print(f"image: {result.image}")
+        print(f"image: {result.image} (vLLM {result.vllm_version})")
         print("args: " + " ".join(result.args))
         print("env: " + (" ".join(f"{e.name}={e.value}" for e in result.env) or "(none)"))
     return 0

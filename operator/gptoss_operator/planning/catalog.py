@@ -25,7 +25,9 @@ class MoEPath(StrEnum):
     NONE = "none (vLLM has no MXFP4 path below compute capability 8.0)"  # V#22288, V#23203
     MARLIN = "Marlin W4A16"  # SM80-SM89: weights stay FP4, dequantized in the kernel
     TRITON_KERNELS = "OpenAI triton_kernels"  # 9.0 <= CC < 11.0 with triton_kernels installed
-    FLASHINFER_TRTLLM_MXFP8 = "FlashInfer TRTLLM-gen MXFP4 x MXFP8"  # SM10x with the env below
+    FLASHINFER_TRTLLM_MXFP8 = (
+        "FlashInfer TRTLLM-gen MXFP4 (x MXFP8 up to vLLM 0.23)"  # SM10x; vllm_args.py selects it per version
+    )
     ROCM_TRITON = "Triton (+AITER)"  # ROCm
 
 
@@ -80,8 +82,6 @@ class GPUProfile:
         return self.memory_gib >= 70 and not self.name.startswith("A100")
 
 
-# Blackwell: the recommended MoE path (R: vllm-project/recipes GPT-OSS.md); spelled as in vLLM envs.py (facts §2).
-_BLACKWELL_ENV: Final = (("VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8", "1"),)
 # ROCm env from the vLLM recipe (facts §2). HSA_NO_SCRATCH_RECLAIM=1 is left out: R needs it
 # only with firmware MEC < 177, which the operator cannot see.
 _ROCM_ENV: Final = (
@@ -122,7 +122,8 @@ _ENTRIES: Final[tuple[GPUProfile, ...]] = (
         moe_path=MoEPath.FLASHINFER_TRTLLM_MXFP8,
         attention_backend=AttentionBackend.FLASHINFER_TRTLLM,
         product_labels=("NVIDIA-B200",),
-        env=_BLACKWELL_ENV,
+        # The MoE kernel choice depends on the vLLM version (an env var up to 0.23, --moe-backend
+        # from 0.24), so vllm_args.py adds it, not this entry.
         source="facts §2 table (Blackwell, PR V#23008)",
     ),
     GPUProfile(

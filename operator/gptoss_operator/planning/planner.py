@@ -16,6 +16,14 @@ from gptoss_operator.planning.memory import MemoryBudget, memory_budget
 from gptoss_operator.planning.model_profiles import ModelProfile, model_profile
 from gptoss_operator.planning.settings import DEFAULT_SETTINGS, PlannerSettings
 from gptoss_operator.planning.vllm_args import vllm_args, vllm_env
+from gptoss_operator.planning.vllm_versions import (
+    SUPPORTED_RANGE,
+    VLLMVersion,
+    format_version,
+    image_version,
+    is_supported,
+    parse_version,
+)
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,41 @@ def _refuse_capacity(
     return Refusal("InsufficientGPUMemory", message, smallest_other)
 
 
+def _vllm_version(spec: ModelDeploymentSpec, image: str) -> VLLMVersion | Refusal:
+    """spec.vllm.version if declared, else the image tag's; refused when unknown or unsupported.
+
+    Refused rather than planned with a warning: a flag or env var the image's vLLM does not know
+    makes the server exit at start (argparse error) or is ignored silently (env), and neither
+    shows up until the pod crash-loops. docs/vllm-versions.md.
+    """
+    declared = parse_version(spec.vllm.version) if spec.vllm.version else None
+    tagged = image_version(image)
+    if declared is not None and spec.image is None and tagged is not None and tagged != declared:
+        # spec.vllm.version describes spec.image (or a default image whose tag names no version);
+        # against a pinned default it can only be a mistake.
+        return Refusal(
+            "UnsupportedVLLMVersion",
+            f"spec.vllm.version {format_version(declared)} does not match the default image {image} "
+            f"(vLLM {format_version(tagged)}); set spec.image to the image that holds vLLM "
+            f"{format_version(declared)}, or drop spec.vllm.version.",
+        )
+    version = declared or tagged
+    if version is None:
+        return Refusal(
+            "UnsupportedVLLMVersion",
+            f"cannot tell the vLLM version of image {image}: its tag names none. Set spec.vllm.version "
+            f"(supported: {SUPPORTED_RANGE}).",
+        )
+    if not is_supported(version):
+        source = "spec.vllm.version" if declared else f"image {image}"
+        return Refusal(
+            "UnsupportedVLLMVersion",
+            f"vLLM {format_version(version)} ({source}) is outside the supported range {SUPPORTED_RANGE}; "
+            "the operator only writes flags and env checked against those releases (docs/vllm-versions.md).",
+        )
+    return version
+
+
 def plan_deployment(
     spec: ModelDeploymentSpec, settings: PlannerSettings = DEFAULT_SETTINGS
 ) -> Plan | Refusal:
@@ -131,6 +174,7 @@ def plan_deployment(
     model = model_profile(spec.model)
     gpu = gpu_profile(spec.gpu.type)
     max_model_len = spec.serving.max_model_len or model.max_context
+    image = spec.image or settings.image_for(gpu)
     if not gpu.supported:
         other = _smallest_on_other_gpus(spec, model, max_model_len)
         major, minor = gpu.compute_capability
@@ -148,6 +192,9 @@ def plan_deployment(
             f"maxModelLen {max_model_len} exceeds {model.name}'s context of {model.max_context} tokens.",
             smallest,
         )
+    version = _vllm_version(spec, image)
+    if isinstance(version, Refusal):
+        return version
     budgets = _budgets(spec, model, gpu, max_model_len)
     chosen = _smallest_fit(budgets) if spec.gpu.count == "auto" else budgets[spec.gpu.count]
     if chosen is None or not chosen.fits:
@@ -160,7 +207,8 @@ def plan_deployment(
         gpu_memory_utilization=chosen.gpu_memory_utilization,
         max_model_len=max_model_len,
         kv_cache_tokens=chosen.kv_cache_tokens,
-        image=spec.image or settings.image_for(gpu),
+        image=image,
+        vllm_version=format_version(version),
         args=vllm_args(
             spec,
             model,
@@ -168,8 +216,10 @@ def plan_deployment(
             max_model_len=max_model_len,
             gpu_memory_utilization=chosen.gpu_memory_utilization,
             settings=settings,
+            gpu=gpu,
+            version=version,
         ),
-        env=vllm_env(spec, gpu),
+        env=vllm_env(spec, gpu, version),
     )
 
 

@@ -13,14 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from gptoss_operator.api import GPUType
 from gptoss_operator.planning.catalog import GPUProfile, Vendor
 
-# vLLM v0.15.1: a release after the fixes the operator relies on (root-files-only download
-# PR V#30537 and the Hopper low-concurrency fix PR V#30528, both Dec 2025; tool-call parser
-# needs >= 0.10.2, facts §2) and before the v0.17+ Hopper regressions (V#40838). The same tag
-# serves gpt-oss-20b in vLLM production-stack's CoreWeave tutorial (operator-anchors §2).
-DEFAULT_NVIDIA_IMAGE: Final = "vllm/vllm-openai:v0.15.1"
-# AMD's gpt-oss image (facts §2, "AMD day-0"). Newer ROCm builds take the recipe's extra
-# flags (validated on v0.17.0); set `images.amd` and pass them through spec.vllm.extraArgs.
-DEFAULT_AMD_IMAGE: Final = "rocm/vllm-dev:open-mi300-08052025"
+# The newest vLLM release (0.33.0, Nov 2026). It ships FlashInfer 0.7.2, past the 0.6.11/0.6.12
+# builds behind the gpt-oss slowdown of vLLM 0.22-0.23 (vllm#44808); why not an older pin is in
+# docs/vllm-versions.md. The planner reads the version from the tag (planning/vllm_versions.py).
+DEFAULT_NVIDIA_IMAGE: Final = "vllm/vllm-openai:v0.33.0"
+# AMD's ROCm build of vLLM 0.23.0 (rocm.docs.amd.com, "vLLM inference and serving on ROCm"); the
+# tag carries the vLLM version. Its AITER env is in the catalog; the recipe's extra flags go
+# through spec.vllm.extraArgs.
+DEFAULT_AMD_IMAGE: Final = "rocm/vllm:rocm7.14.0_cdna_ubuntu24.04_py3.14_pytorch_2.11.0_vllm_0.23.0"
 
 # GFD label (NVIDIA) and AMD node-labeller label that name the GPU product.
 NVIDIA_PRODUCT_LABEL: Final = "nvidia.com/gpu.product"

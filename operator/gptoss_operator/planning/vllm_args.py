@@ -7,9 +7,17 @@ accepts ``--model``), so the controller passes them as the container's ``args``.
 from __future__ import annotations
 
 from gptoss_operator.api import EnvVar, ModelDeploymentSpec
-from gptoss_operator.planning.catalog import GPUProfile
+from gptoss_operator.planning.catalog import GPUProfile, MoEPath
 from gptoss_operator.planning.model_profiles import ModelProfile
 from gptoss_operator.planning.settings import PlannerSettings
+from gptoss_operator.planning.vllm_versions import MOE_BACKEND_FLAG_SINCE, VLLMVersion
+
+# Blackwell's recommended MoE kernel (vllm-project/recipes GPT-OSS.md; PR vllm#23008): FlashInfer
+# TRTLLM-gen. Up to 0.23 an env var selects it with MXFP8 activations; 0.24 removed the env var
+# and the kernel family is chosen with --moe-backend (activations stay BF16 unless the checkpoint
+# asks for MXFP8, vllm fused_moe/oracle/mxfp4.py).
+_BLACKWELL_MXFP8_ENV: tuple[str, str] = ("VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8", "1")
+_BLACKWELL_MOE_BACKEND: list[str] = ["--moe-backend", "flashinfer_trtllm"]
 
 
 def model_location(spec: ModelDeploymentSpec, model: ModelProfile, settings: PlannerSettings) -> str:
@@ -27,6 +35,8 @@ def vllm_args(
     max_model_len: int,
     gpu_memory_utilization: float,
     settings: PlannerSettings,
+    gpu: GPUProfile,
+    version: VLLMVersion,
 ) -> list[str]:
     args = ["--model", model_location(spec, model, settings)]
     if spec.source.cache is None:
@@ -39,16 +49,20 @@ def vllm_args(
         "--tensor-parallel-size", str(tensor_parallel_size),
         "--max-model-len", str(max_model_len),
         "--gpu-memory-utilization", f"{gpu_memory_utilization:g}",
-        # Named openai_gptoss since vLLM 0.10.2 (GptOss in 0.10.1.1; facts §2).
+        # Named openai_gptoss since vLLM 0.10.2 (GptOss in 0.10.1.1).
         "--reasoning-parser", "openai_gptoss",
     ]  # fmt: skip
     if spec.serving.tool_calling:
-        args += ["--tool-call-parser", "openai", "--enable-auto-tool-choice"]  # >= 0.10.2 (facts §2)
+        args += ["--tool-call-parser", "openai", "--enable-auto-tool-choice"]
+    if gpu.moe_path is MoEPath.FLASHINFER_TRTLLM_MXFP8 and version >= MOE_BACKEND_FLAG_SINCE:
+        args += _BLACKWELL_MOE_BACKEND
     return args + list(spec.vllm.extra_args)
 
 
-def vllm_env(spec: ModelDeploymentSpec, gpu: GPUProfile) -> list[EnvVar]:
-    """The GPU architecture's MXFP4/backend env (catalog), then spec.vllm.env overriding by name."""
+def vllm_env(spec: ModelDeploymentSpec, gpu: GPUProfile, version: VLLMVersion) -> list[EnvVar]:
+    """The GPU architecture's MXFP4/backend env for this vLLM version, then spec.vllm.env overriding by name."""
     env = dict(gpu.env)
+    if gpu.moe_path is MoEPath.FLASHINFER_TRTLLM_MXFP8 and version < MOE_BACKEND_FLAG_SINCE:
+        env.update([_BLACKWELL_MXFP8_ENV])
     env.update({e.name: e.value for e in spec.vllm.env})
     return [EnvVar(name=name, value=value) for name, value in env.items()]

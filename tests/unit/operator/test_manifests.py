@@ -216,24 +216,20 @@ class TestPodTemplateEnv:
         assert "HF_TOKEN" not in env(model_deployment())
 
     def test_plan_env_is_passed(self):
-        assert env(model_deployment(gpu="B200"))["VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8"]["value"] == "1"
+        assert env(model_deployment(gpu="MI300X"))["VLLM_ROCM_USE_AITER"]["value"] == "1"
 
     def test_user_env_overrides_plan_env_by_name(self):
-        md = model_deployment(
-            gpu="B200", vllm={"env": [{"name": "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8", "value": "0"}]}
-        )
+        md = model_deployment(gpu="MI300X", vllm={"env": [{"name": "VLLM_ROCM_USE_AITER", "value": "0"}]})
         names = [e["name"] for e in container(md)["env"]]
-        assert env(md)["VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8"]["value"] == "0"
-        assert names.count("VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8") == 1
+        assert env(md)["VLLM_ROCM_USE_AITER"]["value"] == "0"
+        assert names.count("VLLM_ROCM_USE_AITER") == 1
 
     def test_user_env_wins_over_a_plan_made_without_it(self):
         # The builder itself applies the rule, not only the planner's vllm_env.
-        md = model_deployment(
-            gpu="B200", vllm={"env": [{"name": "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8", "value": "0"}]}
-        )
-        unmerged = plan(model_deployment(gpu="B200"))
+        md = model_deployment(gpu="MI300X", vllm={"env": [{"name": "VLLM_ROCM_USE_AITER", "value": "0"}]})
+        unmerged = plan(model_deployment(gpu="MI300X"))
         c = pod_template(md, unmerged, SETTINGS, budget(md))["spec"]["containers"][0]
-        assert [e["value"] for e in c["env"] if e["name"] == "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8"] == ["0"]
+        assert [e["value"] for e in c["env"] if e["name"] == "VLLM_ROCM_USE_AITER"] == ["0"]
 
     def test_user_env_overrides_operator_env(self):
         md = model_deployment(**CACHE, vllm={"env": [{"name": "HF_HUB_OFFLINE", "value": "0"}]})
