@@ -121,11 +121,56 @@ def test_a_bad_key_file_makes_the_backend_unavailable_and_injects_nothing(
     assert "x-injected" not in hosted.stats()["last_headers"]
 
 
-def test_a_slow_client_is_not_cut_by_the_upstream_idle_timeout(start_router: StartRouter, local: Sim) -> None:
-    # ~700 kB of events: far more than the socket buffers between router and this client hold,
-    # so the router waits to write while the upstream is anything but idle.
-    local.configure(output_tokens=5000, reasoning_tokens=0)
-    router = start_router(config(route(MODEL, cluster_backend("local", local), timeouts={"idle": "300ms"})))
+def _big_event_stream(events: int, size: int) -> bytes:
+    out = []
+    for i in range(events):
+        chunk = {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {"content": f"{i:06d}" + "x" * size}}],
+        }
+        out.append(b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n")
+    return b"".join(out) + b"data: [DONE]\n\n"
+
+
+@pytest.fixture
+def fast_big_upstream() -> Iterator[ScriptedUpstream]:
+    """Streams 8 MB of events as fast as the connection takes them."""
+
+    async def handler(
+        up: ScriptedUpstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        while True:
+            await up.read(reader)
+            body = _big_event_stream(128, 64 * 1024)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                + f"content-length: {len(body)}\r\n\r\n".encode()
+            )
+            for i in range(0, len(body), 1 << 16):
+                writer.write(body[i : i + (1 << 16)])
+                await writer.drain()
+
+    up = ScriptedUpstream(handler)
+    yield up
+    up.stop()
+
+
+def test_a_slow_client_is_not_cut_by_the_upstream_idle_timeout(
+    start_router: StartRouter, fast_big_upstream: ScriptedUpstream
+) -> None:
+    # 8 MB of events: more than every buffer between the upstream and this client holds (the
+    # kernel grows a loopback send buffer up to 4 MB), so the router spends seconds waiting to
+    # write to the client while the upstream is anything but idle.
+    router = start_router(
+        config(
+            route(
+                MODEL,
+                cluster_backend("local", fast_big_upstream.url, metrics=False),
+                timeouts={"idle": "300ms"},
+            )
+        )
+    )
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.connect(("127.0.0.1", router.port))
@@ -138,7 +183,7 @@ def test_a_slow_client_is_not_cut_by_the_upstream_idle_timeout(start_router: Sta
     assert status == 200
     assert b"stream_interrupted" not in body
     assert body.rstrip().endswith(b"data: [DONE]")
-    assert body.count(b'"content":"tok') == 5000
+    assert body.count(b'"content":"') == 128
     router.wait_for(lambda: records_for(router, "slow-reader"), what="access line")
     (rec,) = records_for(router, "slow-reader")
     assert rec["status"] == "200"
