@@ -270,8 +270,17 @@ class KubernetesConfig(_Model):
     kubeconfig: str | None = Field(default=None, description="default: in-cluster service account")
 
 
+class ConnectionLimits(_Model):
+    """Client connection limits (router/connections.py, docs/router.md "Client connections")."""
+
+    max: int | None = Field(default=None, ge=1, description="default: from RLIMIT_NOFILE")
+    header_timeout: Duration = 10.0
+    idle_timeout: Duration = 75.0
+
+
 class ServerConfig(_Model):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    connections: ConnectionLimits = Field(default_factory=ConnectionLimits)
     max_idle_connections_per_upstream: int = Field(default=512, ge=1)
     scrape: ScrapeConfig = Field(default_factory=ScrapeConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
