@@ -28,6 +28,29 @@ def read_all(sock: socket.socket, timeout: float = 30.0) -> bytes:
         parts.append(chunk)
 
 
+def read_response(sock: socket.socket, timeout: float = 30.0) -> tuple[int, dict[str, str], bytes]:
+    """One response framed by Content-Length (the connection may stay open after it)."""
+    sock.settimeout(timeout)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            length = int(v)
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return parse_response(head + b"\r\n\r\n" + body)
+
+
 def exchange(
     port: int,
     path: str,

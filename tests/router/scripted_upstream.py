@@ -8,6 +8,7 @@ test body stays synchronous. Every request head it reads is kept in ``heads``.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Awaitable, Callable
 
@@ -62,3 +63,34 @@ class ScriptedUpstream:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+
+def big_event_stream(events: int, size: int) -> bytes:
+    """``events`` chat chunks of ``size`` bytes of content each, then ``data: [DONE]``."""
+    out = []
+    for i in range(events):
+        chunk = {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {"content": f"{i:06d}" + "x" * size}}],
+        }
+        out.append(b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n")
+    return b"".join(out) + b"data: [DONE]\n\n"
+
+
+_BIG = big_event_stream(128, 64 * 1024)  # 8 MB
+
+
+async def serve_big_stream(
+    up: ScriptedUpstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Answer every request with 8 MB of SSE events, as fast as the connection takes them."""
+    while True:
+        await up.read(reader)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            + f"content-length: {len(_BIG)}\r\n\r\n".encode()
+        )
+        for i in range(0, len(_BIG), 1 << 16):
+            writer.write(_BIG[i : i + (1 << 16)])
+            await writer.drain()

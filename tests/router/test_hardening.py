@@ -16,7 +16,7 @@ import pytest
 
 from tests.router.conftest import MODEL, StartRouter
 from tests.router.rawhttp import exchange, parse_response, read_all, request_bytes
-from tests.router.scripted_upstream import ScriptedUpstream
+from tests.router.scripted_upstream import ScriptedUpstream, serve_big_stream
 from tests.support.procs import Router, Sim, cluster_backend, config, external_backend, route
 from tests.unit.router.conftest import reply
 
@@ -121,37 +121,9 @@ def test_a_bad_key_file_makes_the_backend_unavailable_and_injects_nothing(
     assert "x-injected" not in hosted.stats()["last_headers"]
 
 
-def _big_event_stream(events: int, size: int) -> bytes:
-    out = []
-    for i in range(events):
-        chunk = {
-            "id": "c",
-            "object": "chat.completion.chunk",
-            "choices": [{"index": 0, "delta": {"content": f"{i:06d}" + "x" * size}}],
-        }
-        out.append(b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n")
-    return b"".join(out) + b"data: [DONE]\n\n"
-
-
 @pytest.fixture
 def fast_big_upstream() -> Iterator[ScriptedUpstream]:
-    """Streams 8 MB of events as fast as the connection takes them."""
-
-    async def handler(
-        up: ScriptedUpstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        while True:
-            await up.read(reader)
-            body = _big_event_stream(128, 64 * 1024)
-            writer.write(
-                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                + f"content-length: {len(body)}\r\n\r\n".encode()
-            )
-            for i in range(0, len(body), 1 << 16):
-                writer.write(body[i : i + (1 << 16)])
-                await writer.drain()
-
-    up = ScriptedUpstream(handler)
+    up = ScriptedUpstream(serve_big_stream)
     yield up
     up.stop()
 

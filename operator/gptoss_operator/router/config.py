@@ -276,6 +276,7 @@ class ConnectionLimits(_Model):
     max: int | None = Field(default=None, ge=1, description="default: from RLIMIT_NOFILE")
     header_timeout: Duration = 10.0
     idle_timeout: Duration = 75.0
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
 
 
 class ServerConfig(_Model):
@@ -320,6 +321,9 @@ def parse_config(text: str) -> RouterConfig:
         raw = yaml.load(text, Loader=_Yaml12Loader)  # a SafeLoader subclass: no object tags
     except yaml.YAMLError as e:
         raise ConfigError(f"not valid YAML/JSON: {e}") from None
+    except RecursionError:
+        # PyYAML's composer recurses per nesting level: '[' * 100000 would crash the caller.
+        raise ConfigError("not valid YAML/JSON: nested too deeply") from None
     if not isinstance(raw, dict):
         raise ConfigError("the file must hold a mapping with 'version' and 'routes'")
     if raw.get("version") != CONFIG_VERSION:
@@ -330,6 +334,8 @@ def parse_config(text: str) -> RouterConfig:
         return RouterConfig.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(_describe(e)) from None
+    except RecursionError:
+        raise ConfigError("the configuration is nested too deeply") from None
 
 
 def _describe(e: ValidationError) -> str:

@@ -10,6 +10,8 @@ accept loop fails with EMFILE). ``guarded_protocol`` subclasses uvicorn's httpto
   within this time of the connection opening, or of its first byte after a keep-alive pause;
 * **idle timeout** (``server.connections.idleTimeout``): a keep-alive connection with no
   request in progress is closed after this long;
+* **head size** (``server.connections.maxHeaderBytes``): a head still incomplete after this
+  many bytes gets a 431 in the OpenAI error shape and the connection is closed;
 * **cap** (``server.connections.max``, default derived from ``RLIMIT_NOFILE``): when it is
   reached, the connection that has waited longest *without a request in progress* is closed
   to make room (idle ones are shed first); if every connection is busy, the new one gets a 503
@@ -36,6 +38,8 @@ from gptoss_operator.router.metrics import RouterMetrics
 # Descriptors kept back from the cap: listening socket, log files, scrape and Kubernetes
 # clients. Each proxied request also holds one upstream connection, hence the halving.
 _RESERVED_FDS = 64
+# How long input is read and dropped after an error answer, before the close.
+_LINGER_SECONDS = 2.0
 
 _BUSY_503 = error_body(
     "this router is at its connection limit and every connection is busy; retry shortly",
@@ -48,6 +52,19 @@ _REJECT = (
     + str(len(_BUSY_503)).encode()
     + b"\r\n\r\n"
     + _BUSY_503
+)
+
+_HEAD_431 = error_body(
+    "the request head is larger than this router accepts (server.connections.maxHeaderBytes)",
+    "invalid_request_error",
+    "request_header_fields_too_large",
+)
+_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+    + b"connection: close\r\ncontent-length: "
+    + str(len(_HEAD_431)).encode()
+    + b"\r\n\r\n"
+    + _HEAD_431
 )
 
 
@@ -116,14 +133,45 @@ class GuardedProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return
         if self._phase == "idle":
             self._wait_for_head()  # a new request started: its head has headerTimeout
         super().data_received(data)
+        if self._phase == "head" and not self._gone:
+            # Still no complete head: bound what it may cost (httptools buffers it).
+            self._head_bytes += len(data)
+            if self._head_bytes > self.guard.limits().max_header_bytes:
+                self._too_large()
+
+    def on_message_begin(self) -> None:
+        self._head_size = 0
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._head_size += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value) + 4
+        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._stop_waiting()
         self._phase = "busy"
+        if self._head_size > self.guard.limits().max_header_bytes:
+            # The whole head arrived in one read: refuse it before any request starts.
+            self._too_large()
+            return
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._discarding:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._discarding:
+            super().on_message_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -137,7 +185,10 @@ class GuardedProtocol(HttpToolsProtocol):
     # --- helpers ------------------------------------------------------------------------
     _phase = "head"
 
+    _head_bytes = 0
+
     def _wait_for_head(self) -> None:
+        self._head_bytes = 0
         self._arm("head", self.guard.limits().header_timeout, "header_timeout")
 
     def _arm(self, phase: str, seconds: float, reason: str) -> None:
@@ -151,6 +202,25 @@ class GuardedProtocol(HttpToolsProtocol):
             self._timer.cancel()
             self._timer = None
         self.guard.waiting.pop(self, None)
+
+    _discarding = False
+    _head_size = 0
+
+    def _too_large(self) -> None:
+        self._stop_waiting()
+        self._gone = True
+        self.guard.metrics.connections_closed.labels("header_too_large").inc()
+        self._answer_and_linger(_TOO_LARGE)
+
+    def _answer_and_linger(self, response: bytes) -> None:
+        """Send ``response``, then read and drop input for a moment before closing: closing
+        with unread input makes the kernel send a reset, which can destroy the answer before
+        the client reads it (nginx's lingering_close does the same)."""
+        self._discarding = True
+        self.transport.write(response)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(_LINGER_SECONDS, self.transport.close)
 
     def shed(self, reason: str) -> None:
         """Close a connection that has no request in progress."""

@@ -173,7 +173,7 @@ class RouterMetrics:
         self.connections_closed = Counter(
             "gptoss_router_connections_closed",
             "Client connections the router closed without a request in progress "
-            "(header_timeout, idle_timeout, evicted)",
+            "(header_timeout, idle_timeout, evicted, header_too_large)",
             ["reason"],
             registry=registry,
         )
