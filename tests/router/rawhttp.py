@@ -20,7 +20,7 @@ def request_bytes(
 
 def read_all(sock: socket.socket, timeout: float = 30.0) -> bytes:
     sock.settimeout(timeout)
-    parts = []
+    parts: list[bytes] = []
     while True:
         chunk = sock.recv(65536)
         if not chunk:

@@ -26,10 +26,13 @@ def client_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes]
     return (d / "c.pem").read_bytes(), (d / "k.pem").read_bytes()
 
 
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
 def start(tmp_path: Path, client_pair: tuple[bytes, bytes]) -> tuple[Router, Path]:
     cert, key = client_pair
     kubeconfig = tmp_path / "kubeconfig"
-    b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
     kubeconfig.write_text(
         json.dumps(
             {

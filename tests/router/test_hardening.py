@@ -166,7 +166,10 @@ def test_every_cut_stream_ends_with_the_event_an_aborted_status_and_one_json_lin
     start_router: StartRouter, local: Sim
 ) -> None:
     router = start_router(config(route(MODEL, cluster_backend("local", local), timeouts={"idle": "500ms"})))
-    cases = {"dropped": {"drop_after_tokens": 3}, "idle": {"itl": 2.0, "output_tokens": 3}}
+    cases: dict[str, dict[str, Any]] = {
+        "dropped": {"drop_after_tokens": 3},
+        "idle": {"itl": 2.0, "output_tokens": 3},
+    }
     for request_id, behaviour in cases.items():
         local.reset(**behaviour)
         status, _, body = exchange(
