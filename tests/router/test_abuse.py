@@ -168,9 +168,8 @@ def test_slow_readers_keep_rss_bounded(start_router: StartRouter, big_upstream: 
         for s in socks:
             s.close()
     grown = peak - rss0
-    # Backpressure: reading from upstream pauses above 1 MB buffered per stream (plus what one
-    # read and one forwarded batch of events hold: about 2 MB a stream measured). Without it the
-    # 160 MB the upstreams send would pile up in the router.
+    # Backpressure: reading from upstream pauses above 1 MB buffered per stream (about 2 MB a
+    # stream measured in all). Without it the 160 MB the upstreams send would pile up here.
     assert grown < 3 * n, f"RSS grew {grown:.0f} MB with {n} slow readers of 8 MB streams"
     healthy_and_json_only(router)
     print(
