@@ -16,7 +16,7 @@ from tests.support.procs import Router, Sim, cluster_backend, config, external_b
 
 MODELS = ["gpt-oss-20b", "gpt-oss-120b"]
 PATHS = ["/v1/chat/completions", "/v1/completions", "/v1/responses"]
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=30)
 json_values = st.recursive(

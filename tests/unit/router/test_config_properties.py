@@ -41,7 +41,9 @@ VALID: dict[str, Any] = {
     "residency": [{"name": "r", "match": {"headers": {"x-data-class": "restricted"}}, "allow": "cluster"}],
 }
 
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 json_values = st.recursive(
     st.none()
