@@ -1,5 +1,5 @@
 """``python -m gptoss_operator`` is the same as the ``gptoss-operator`` console script."""
 
-from gptoss_operator.cli import main
+from gptoss_operator.commands import main
 
 raise SystemExit(main())

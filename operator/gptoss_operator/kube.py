@@ -4,7 +4,7 @@ A small async client over aiohttp (kopf's own HTTP stack, with C-accelerated par
 cost half the operator's CPU in a 300-object profile, see docs/operator.md): server-side
 apply under one field manager, status merge patches, deletes and Events. Every write is counted by verb and resource
 (``gptoss_operator_api_writes_total``) so "a quiet cluster means zero writes" is observable.
-Credentials come from kopf's login (see ``controller.startup``), passed in as plain data so
+Credentials come from kopf's login (``controller/controller.py``), passed in as plain data so
 this module needs neither kopf nor the official client (which alone costs ~60% of an
 operator's memory: kopf docs/critiques.rst).
 """
@@ -13,32 +13,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, Final
+from typing import Any, Protocol
 
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from gptoss_operator.api.v1alpha1 import API_VERSION
+from gptoss_operator import kinds
 
-# Shared with the router (which must not import this module): `from gptoss_operator.kube import
-# Credentials` keeps working.
-from gptoss_operator.credentials import Credentials
-
-__all__ = ["Credentials", "KubeAPI", "KubeError", "resource_path"]
+# Shared with the router (which must not import this module); re-exported so that
+# `from gptoss_operator.kube import Credentials` keeps working.
+from gptoss_operator.credentials import Credentials as Credentials
 
 JSON = dict[str, Any]
-
-# apiVersion/kind -> (URL prefix, plural, namespaced). Static on purpose: the operator only
-# manages these kinds, and discovery would cost a round trip per start and a failure mode.
-_RESOURCES: Final[dict[tuple[str, str], tuple[str, str, bool]]] = {
-    ("apps/v1", "Deployment"): ("/apis/apps/v1", "deployments", True),
-    ("v1", "Service"): ("/api/v1", "services", True),
-    ("v1", "PersistentVolumeClaim"): ("/api/v1", "persistentvolumeclaims", True),
-    ("v1", "Event"): ("/api/v1", "events", True),
-    ("batch/v1", "Job"): ("/apis/batch/v1", "jobs", True),
-    ("policy/v1", "PodDisruptionBudget"): ("/apis/policy/v1", "poddisruptionbudgets", True),
-    (API_VERSION, "ModelDeployment"): (f"/apis/{API_VERSION}", "modeldeployments", True),
-}
 
 
 class KubeError(Exception):
@@ -64,11 +50,31 @@ class KubeError(Exception):
 
 def resource_path(api_version: str, kind: str, namespace: str | None, name: str | None = None) -> str:
     try:
-        prefix, plural, namespaced = _RESOURCES[(api_version, kind)]
+        k = kinds.BY_API_VERSION_KIND[(api_version, kind)]
     except KeyError:
         raise ValueError(f"{api_version}/{kind} is not a kind the operator manages") from None
-    path = f"{prefix}/namespaces/{namespace}/{plural}" if namespaced else f"{prefix}/{plural}"
+    path = (
+        f"{k.url_prefix}/namespaces/{namespace}/{k.plural}" if k.namespaced else f"{k.url_prefix}/{k.plural}"
+    )
     return f"{path}/{name}" if name else path
+
+
+class KubeClient(Protocol):
+    """What the controllers need from the API server; :class:`KubeAPI` is the real one."""
+
+    async def get(self, api_version: str, kind: str, namespace: str, name: str) -> JSON | None: ...
+
+    async def apply(self, manifest: JSON) -> JSON: ...
+
+    async def patch_status(
+        self, api_version: str, kind: str, namespace: str, name: str, status: JSON
+    ) -> JSON: ...
+
+    async def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None: ...
+
+    async def event(
+        self, regarding: JSON, *, type_: str, reason: str, message: str, component: str
+    ) -> None: ...
 
 
 class KubeAPI:

@@ -14,13 +14,15 @@ class OperatorMetrics:
     def __post_init__(self) -> None:
         self.reconcile_seconds = Histogram(
             "gptoss_operator_reconcile_seconds",
-            "Time to reconcile one ModelDeployment",
+            "Time to reconcile one object, by kind (ModelDeployment, RoutePolicy)",
+            ["kind"],
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
         self.reconcile_errors = Counter(
             "gptoss_operator_reconcile_errors",
-            "Reconciles that failed and were retried",
+            "Reconciles that failed and were retried, by kind",
+            ["kind"],
             registry=self.registry,
         )
         self.queue_depth = Gauge(

@@ -10,13 +10,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from gptoss_operator import labels as keys
+
 JSON = Mapping[str, Any]
 
-# Annotation on every child: hash of the manifest the operator last applied. Equal hash means
-# the child already is what the operator wants, so it sends nothing (no writes on resync).
-CONFIG_HASH_ANNOTATION: Final = "gptoss.dev/config-hash"
-# On the Deployment: hash of the pod template alone, to tell a rollout from a scale/strategy change.
-TEMPLATE_HASH_ANNOTATION: Final = "gptoss.dev/template-hash"
 GPU_RESOURCES: Final = ("nvidia.com/gpu", "amd.com/gpu")
 
 
@@ -95,7 +92,7 @@ def summarize_child(body: JSON) -> ChildState:
         return summarize_deployment(body)
     if kind == "Job":
         return summarize_job(body)
-    return ChildState(kind, body["metadata"]["name"], _annotations(body).get(CONFIG_HASH_ANNOTATION))
+    return ChildState(kind, body["metadata"]["name"], _annotations(body).get(keys.CONFIG_HASH))
 
 
 def summarize_deployment(body: JSON) -> DeploymentState:
@@ -106,14 +103,14 @@ def summarize_deployment(body: JSON) -> DeploymentState:
     return DeploymentState(
         kind="Deployment",
         name=meta["name"],
-        config_hash=_annotations(body).get(CONFIG_HASH_ANNOTATION),
+        config_hash=_annotations(body).get(keys.CONFIG_HASH),
         generation=_int(meta.get("generation")),
         observed_generation=_int(status.get("observedGeneration")),
         replicas=_int(status.get("replicas")),
         ready_replicas=_int(status.get("readyReplicas")),
         updated_replicas=_int(status.get("updatedReplicas")),
         available_replicas=_int(status.get("availableReplicas")),
-        template_hash=_annotations(body).get(TEMPLATE_HASH_ANNOTATION),
+        template_hash=_annotations(body).get(keys.TEMPLATE_HASH),
         max_surge=None if rolling.get("maxSurge") is None else str(rolling["maxSurge"]),
         max_unavailable=None if rolling.get("maxUnavailable") is None else str(rolling["maxUnavailable"]),
         progress_deadline_exceeded=progressing.get("reason") == "ProgressDeadlineExceeded",
@@ -127,7 +124,7 @@ def summarize_job(body: JSON) -> JobState:
     return JobState(
         kind="Job",
         name=body["metadata"]["name"],
-        config_hash=_annotations(body).get(CONFIG_HASH_ANNOTATION),
+        config_hash=_annotations(body).get(keys.CONFIG_HASH),
         succeeded="Complete" in conditions or _int(status.get("succeeded")) > 0,
         failed=failed is not None,
         active=_int(status.get("active")),
@@ -165,16 +162,16 @@ def summarize_pod(body: JSON, managed_by: str) -> PodState:
         ),
         None,
     )
-    managed = labels.get("app.kubernetes.io/managed-by") == managed_by
+    managed = labels.get(keys.MANAGED_BY) == managed_by
     return PodState(
         namespace=meta["namespace"],
         name=meta["name"],
         node=spec.get("nodeName"),
         phase=status.get("phase", "Pending"),
         gpus=_gpu_requests(spec),
-        instance=labels.get("app.kubernetes.io/instance") if managed else None,
+        instance=labels.get(keys.INSTANCE) if managed else None,
         managed=managed,
-        component=labels.get("app.kubernetes.io/component") if managed else None,
+        component=labels.get(keys.COMPONENT) if managed else None,
         ready=conditions.get("Ready", {}).get("status") == "True",
         terminating=meta.get("deletionTimestamp") is not None,
         unschedulable=unschedulable,
@@ -242,3 +239,36 @@ def spare_capacity(
         free_total += free
         slots += free // max(1, gpus_per_replica)
     return Capacity(replica_slots=slots, matching_nodes=matching, free_gpus=free_total)
+
+
+@dataclass(frozen=True)
+class RoutePolicyRefs:
+    """The names a RoutePolicy refers to in its namespace (from its raw spec, even an invalid one)."""
+
+    model_deployments: frozenset[str] = frozenset()
+    secrets: frozenset[str] = frozenset()
+
+
+def route_policy_refs(body: JSON) -> RoutePolicyRefs:
+    mds: set[str] = set()
+    secrets: set[str] = set()
+    for route in (body.get("spec") or {}).get("routes") or []:
+        for backend in (route or {}).get("backends") or [] if isinstance(route, dict) else []:
+            if not isinstance(backend, dict):
+                continue
+            md = backend.get("modelDeployment") or {}
+            if isinstance(md, dict) and isinstance(md.get("name"), str):
+                mds.add(md["name"])
+            ref = (
+                (backend.get("external") or {}).get("apiKeySecretRef")
+                if isinstance(backend.get("external"), dict)
+                else None
+            )
+            if isinstance(ref, dict) and isinstance(ref.get("name"), str):
+                secrets.add(ref["name"])
+    return RoutePolicyRefs(frozenset(mds), frozenset(secrets))
+
+
+def secret_key_names(body: JSON) -> frozenset[str]:
+    """The keys a Secret holds: names only, the values are never kept."""
+    return frozenset((body.get("data") or {}).keys()) | frozenset((body.get("stringData") or {}).keys())

@@ -8,6 +8,7 @@
 | GPTOSS_IMAGE_NVIDIA / GPTOSS_IMAGE_AMD | (env only) | the planner's pinned images |
 | GPTOSS_CLUSTER_DOMAIN | (env only) | "" (endpoint http://NAME.NS.svc:8000/v1) |
 | GPTOSS_SHM_SIZE | (env only) | 16Gi (/dev/shm for NCCL between TP ranks) |
+| GPTOSS_ROUTER_IMAGE | (env only) | this operator's own image at its version (runs RoutePolicy routers) |
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gptoss_operator import __version__
 from gptoss_operator.planning.settings import DEFAULT_SETTINGS, PlannerSettings
 
 FIELD_MANAGER: Final = "gptoss-operator"
+# The router runs from the operator's own image (`gptoss-operator router`); the Helm chart sets
+# GPTOSS_ROUTER_IMAGE to the image it installs the operator from.
+DEFAULT_ROUTER_IMAGE: Final = f"ghcr.io/gpt-oss-operator/gptoss-operator:{__version__}"
 MANAGED_BY: Final = "gptoss-operator"
 
 
@@ -38,6 +43,7 @@ class OperatorSettings(BaseModel):
     # vLLM's docs run the server with --shm-size / --ipc=host: NCCL between tensor-parallel
     # ranks uses /dev/shm, and the container runtime's 64 MiB default fails TP > 1.
     shm_size: str = Field(default="16Gi")
+    router_image: str = Field(default=DEFAULT_ROUTER_IMAGE, description="Image of RoutePolicy router pods.")
     planner: PlannerSettings = Field(default_factory=lambda: DEFAULT_SETTINGS)
 
     @classmethod
@@ -53,6 +59,8 @@ class OperatorSettings(BaseModel):
             values["cluster_domain"] = env["GPTOSS_CLUSTER_DOMAIN"]
         if env.get("GPTOSS_SHM_SIZE"):
             values["shm_size"] = env["GPTOSS_SHM_SIZE"]
+        if env.get("GPTOSS_ROUTER_IMAGE"):
+            values["router_image"] = env["GPTOSS_ROUTER_IMAGE"]
         images = dict(DEFAULT_SETTINGS.images)
         if env.get("GPTOSS_IMAGE_NVIDIA"):
             images["nvidia"] = env["GPTOSS_IMAGE_NVIDIA"]
@@ -61,6 +69,7 @@ class OperatorSettings(BaseModel):
         values["planner"] = DEFAULT_SETTINGS.model_copy(update={"images": images})
         return cls.model_validate(values)
 
-    def endpoint(self, name: str, namespace: str) -> str:
+    def endpoint(self, name: str, namespace: str, port: int | None = None) -> str:
+        """In-cluster OpenAI base URL of the Service ``name`` (a model's port by default)."""
         host = f"{name}.{namespace}.svc" + (f".{self.cluster_domain}" if self.cluster_domain else "")
-        return f"http://{host}:{self.planner.port}/v1"
+        return f"http://{host}:{port or self.planner.port}/v1"

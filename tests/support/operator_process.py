@@ -40,9 +40,8 @@ class OperatorProcess:
         self.cluster.kubectl(
             "apply", "--server-side", "--force-conflicts", "--field-manager=pytest", "-f", str(REPO / "crds")
         )
-        self.cluster.kubectl(
-            "wait", "--for=condition=Established", "--timeout=60s", "crd/modeldeployments.gptoss.dev"
-        )
+        for crd in ("modeldeployments.gptoss.dev", "routepolicies.gptoss.dev"):
+            self.cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd}")
 
     def start(self) -> None:
         self.metrics_port = free_port()

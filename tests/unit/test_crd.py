@@ -11,7 +11,7 @@ import yaml
 from gptoss_operator.api.crd_schema import SchemaConversionError, structural_violations, to_structural
 from gptoss_operator.api.crds import all_crds, crd_filename, render_yaml
 from gptoss_operator.api.managed_flags import MANAGED_FLAG_REGEX
-from gptoss_operator.cli import main
+from gptoss_operator.commands import main
 
 CRDS_DIR = Path(__file__).resolve().parents[2] / "crds"
 
@@ -49,6 +49,7 @@ class TestDrift:
     def test_crds_command_writes_files(self, tmp_path):
         assert main(["crds", "--output-dir", str(tmp_path)]) == 0
         assert (tmp_path / "modeldeployments.gptoss.dev.yaml").read_text() == render_yaml(all_crds()[0])
+        assert (tmp_path / "routepolicies.gptoss.dev.yaml").read_text() == render_yaml(all_crds()[1])
 
 
 class TestStructural:
@@ -202,3 +203,117 @@ class TestModelDeploymentCRD:
         gpu = schema_at(crd, "spec", "gpu")
         assert "GPU" in gpu["description"]
         assert "compute capability 8.0" in gpu["properties"]["type"]["description"]
+
+
+def _walk(node: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    out = [(path, node)]
+    for name, sub in node.get("properties", {}).items():
+        out += _walk(sub, f"{path}.{name}")
+    if isinstance(node.get("additionalProperties"), dict):
+        out += _walk(node["additionalProperties"], f"{path}{{}}")
+    if "items" in node:
+        out += _walk(node["items"], f"{path}[]")
+    return out
+
+
+@pytest.fixture(scope="module")
+def rp() -> dict[str, Any]:
+    (found,) = [c for c in all_crds() if c["metadata"]["name"] == "routepolicies.gptoss.dev"]
+    return found
+
+
+class TestRoutePolicyCRD:
+    def test_structural_and_documented(self, rp):
+        assert structural_violations(rp["spec"]["versions"][0]["schema"]["openAPIV3Schema"]) == []
+
+    def test_names_and_category_shared_with_model_deployment(self, rp):
+        names = rp["spec"]["names"]
+        assert (names["kind"], names["plural"], names["singular"], names["shortNames"]) == (
+            "RoutePolicy",
+            "routepolicies",
+            "routepolicy",
+            ["rp"],
+        )
+        assert {tuple(c["spec"]["names"]["categories"]) for c in all_crds()} == {("gptoss",)}
+        assert rp["spec"]["versions"][0]["name"] == "v1alpha1"
+        assert rp["spec"]["versions"][0]["subresources"] == {"status": {}}
+
+    def test_printer_columns_point_at_status_fields(self, rp):
+        columns = {c["name"]: c for c in rp["spec"]["versions"][0]["additionalPrinterColumns"]}
+        assert list(columns) == ["Routes", "Backends", "Endpoint", "Age"]
+        assert columns["Routes"]["type"] == "integer"
+        for column in columns.values():
+            if column["jsonPath"].startswith(".metadata"):
+                continue
+            node = schema_at(rp, *column["jsonPath"].lstrip(".").split("."))
+            assert node["type"] == column["type"]
+
+    def test_every_list_string_and_map_in_spec_is_bounded(self, rp):
+        # The API server estimates each CEL rule's worst-case cost from these bounds and refuses
+        # a CRD whose rules it cannot bound.
+        unbounded = []
+        for path, node in _walk(schema_at(rp, "spec"), "spec"):
+            kind = node.get("type")
+            array = kind == "array" and "maxItems" not in node
+            string = kind == "string" and "maxLength" not in node and "enum" not in node
+            mapping = kind == "object" and "additionalProperties" in node and "maxProperties" not in node
+            if array or string or mapping:
+                unbounded.append(path)
+        assert unbounded == []
+
+    def test_status_lists_are_list_maps(self, rp):
+        assert schema_at(rp, "status", "conditions")["x-kubernetes-list-map-keys"] == ["type"]
+        backends = schema_at(rp, "status", "backends")
+        assert backends["x-kubernetes-list-type"] == "map"
+        assert backends["x-kubernetes-list-map-keys"] == ["route", "name"]
+        assert backends["items"]["required"] == ["route", "name", "ready"]
+
+    def test_rules_carry_the_models_messages(self, rp):
+        from gptoss_operator.api import routepolicy as m
+
+        messages = {
+            rule["message"]
+            for _, node in _walk(rp["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+            for rule in node.get("x-kubernetes-validations", [])
+        }
+        for constant in (
+            m.MSG_NAME,
+            m.MSG_ONE_KIND,
+            m.MSG_WEIGHT,
+            m.MSG_SOME_WEIGHT,
+            m.MSG_SOME_BACKEND,
+            m.MSG_UNIQUE_BACKENDS,
+            m.MSG_SOME_ROUTE,
+            m.MSG_UNIQUE_MODELS,
+            m.MSG_OVERFLOW_TO,
+            m.MSG_OVERFLOW_POOL,
+            m.MSG_OVERFLOW_WHEN,
+            m.MSG_FALLBACK_ON,
+            m.MSG_TRIGGER,
+            m.MSG_ALLOW,
+            m.MSG_RESIDENCY_MODELS,
+            m.MSG_BASE_URL,
+            m.MSG_PORT,
+        ):
+            assert constant in messages
+
+    def test_weight_has_no_schema_bounds_so_its_rule_runs(self, rp):
+        # The API server skips CEL rules once a schema check fails; the rule's message is clearer.
+        weight = schema_at(rp, "spec", "routes")["items"]["properties"]["backends"]["items"]["properties"][
+            "weight"
+        ]
+        assert "minimum" not in weight
+        assert "maximum" not in weight
+        assert weight["default"] == 1
+        assert weight["x-kubernetes-validations"][0]["rule"] == "self >= 0 && self <= 100"
+
+    def test_durations_use_regex_and_cel_duration(self, rp):
+        from gptoss_operator.api.durations import DURATION_REGEX
+
+        timeouts = schema_at(rp, "spec", "routes")["items"]["properties"]["timeouts"]["properties"]
+        for name, default in (("connect", "2s"), ("firstByte", "60s"), ("idle", "30s")):
+            (rule,) = timeouts[name]["x-kubernetes-validations"]
+            assert DURATION_REGEX in rule["rule"]
+            assert "duration(self) > duration('0s')" in rule["rule"]
+            assert rule["message"].startswith(f"timeouts.{name} must be a positive duration")
+            assert timeouts[name]["default"] == default

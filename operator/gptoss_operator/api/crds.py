@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from gptoss_operator.api import v1alpha1
+from gptoss_operator.api import routepolicy, v1alpha1
 from gptoss_operator.api.crd_schema import to_structural
 
 
@@ -158,8 +158,28 @@ MODEL_DEPLOYMENT = CRDDefinition(
     scale=ScaleSubresource(),
 )
 
-# Every CRD this project ships, in install order. RoutePolicy joins here when its model exists.
-DEFINITIONS: tuple[CRDDefinition, ...] = (MODEL_DEPLOYMENT,)
+ROUTE_POLICY = CRDDefinition(
+    model=routepolicy.RoutePolicy,
+    group=v1alpha1.GROUP,
+    version=v1alpha1.VERSION,
+    kind=routepolicy.KIND,
+    plural=routepolicy.PLURAL,
+    singular=routepolicy.SINGULAR,
+    short_names=("rp",),
+    categories=("gptoss",),
+    # JSONPath cannot count or compute, so the controller writes routeCount and readyText.
+    printer_columns=(
+        PrinterColumn("Routes", ".status.routeCount", "integer", "Number of routes."),
+        PrinterColumn("Backends", ".status.readyText", description="Ready backends/all backends."),
+        PrinterColumn(
+            "Endpoint", ".status.endpoint", description="OpenAI-compatible base URL of the router."
+        ),
+        PrinterColumn("Age", ".metadata.creationTimestamp", "date"),
+    ),
+)
+
+# Every CRD this project ships, in install order.
+DEFINITIONS: tuple[CRDDefinition, ...] = (MODEL_DEPLOYMENT, ROUTE_POLICY)
 
 
 def all_crds() -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ Every field carries a description: it becomes the OpenAPI description in the CRD
 ``kubectl explain modeldeployment.spec.gpu`` explains it. Rules the API server should enforce
 are declared here too (``x-kubernetes-validations`` via ``json_schema_extra``) and mirrored by
 pydantic constraints, so a body that bypassed admission still fails to parse, with an error
-that names the field (see :func:`gptoss_operator.api.errors.describe_validation_error`).
+that names the field (see :func:`gptoss_operator.validation_messages.describe_validation_error`).
 """
 
 from __future__ import annotations

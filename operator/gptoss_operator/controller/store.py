@@ -1,7 +1,8 @@
 """The operator's in-memory view of the cluster, fed by kopf's watch events.
 
-It holds ModelDeployment bodies (they are what we reconcile) and only summaries of everything
-else (see ``observed``). Keys are ``(namespace, name)``.
+It holds ModelDeployment and RoutePolicy bodies (they are what we reconcile) and only
+summaries of everything else (see ``observed``): a Secret is remembered as its name and the
+names of its keys, never its content. Keys are ``(namespace, name)``.
 """
 
 from __future__ import annotations
@@ -10,33 +11,74 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from gptoss_operator.observed import ChildState, NodeState, PodState
+from gptoss_operator.observed import ChildState, NodeState, PodState, RoutePolicyRefs
 
 Key = tuple[str, str]
 
 
 @dataclass
+class ChildIndex:
+    """Owned children by owner key, one per kind (each owner has at most one child of a kind)."""
+
+    by_owner: dict[Key, dict[str, ChildState]] = field(default_factory=lambda: defaultdict(dict))
+
+    def set(self, owner: Key, child: ChildState) -> None:
+        self.by_owner[owner][child.kind] = child
+
+    def drop(self, owner: Key, kind: str, name: str) -> None:
+        kids = self.by_owner.get(owner)
+        if kids and kids.get(kind) and kids[kind].name == name:
+            del kids[kind]
+            if not kids:
+                del self.by_owner[owner]
+
+    def get(self, owner: Key, kind: str) -> ChildState | None:
+        kids = self.by_owner.get(owner)
+        return kids.get(kind) if kids else None
+
+    def of(self, owner: Key) -> dict[str, ChildState]:
+        return dict(self.by_owner.get(owner) or {})
+
+
+@dataclass
 class Store:
     model_deployments: dict[Key, dict[str, Any]] = field(default_factory=dict)
-    # (namespace, owner name) -> kind -> child summary
-    children: dict[Key, dict[str, ChildState]] = field(default_factory=lambda: defaultdict(dict))
+    model_deployment_children: ChildIndex = field(default_factory=ChildIndex)
+    route_policies: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    route_policy_children: ChildIndex = field(default_factory=ChildIndex)
+    # What each RoutePolicy refers to, so a change to a ModelDeployment or Secret requeues it.
+    route_policy_refs: dict[Key, RoutePolicyRefs] = field(default_factory=dict)
+    secret_keys: dict[Key, frozenset[str]] = field(default_factory=dict)
     pods: dict[Key, PodState] = field(default_factory=dict)
     pods_by_owner: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
     nodes: dict[str, NodeState] = field(default_factory=dict)
 
+    # ModelDeployment children (the names the ModelDeployment controller and tests use)
+    @property
+    def children(self) -> dict[Key, dict[str, ChildState]]:
+        return self.model_deployment_children.by_owner
+
     def set_child(self, owner: Key, child: ChildState) -> None:
-        self.children[owner][child.kind] = child
+        self.model_deployment_children.set(owner, child)
 
     def drop_child(self, owner: Key, kind: str, name: str) -> None:
-        kids = self.children.get(owner)
-        if kids and kids.get(kind) and kids[kind].name == name:
-            del kids[kind]
-            if not kids:
-                del self.children[owner]
+        self.model_deployment_children.drop(owner, kind, name)
 
     def child(self, owner: Key, kind: str) -> ChildState | None:
-        kids = self.children.get(owner)
-        return kids.get(kind) if kids else None
+        return self.model_deployment_children.get(owner, kind)
+
+    def route_policies_referring_to(
+        self, namespace: str, *, model_deployment: str = "", secret: str = ""
+    ) -> list[Key]:
+        return [
+            key
+            for key, refs in self.route_policy_refs.items()
+            if key[0] == namespace
+            and (
+                (model_deployment and model_deployment in refs.model_deployments)
+                or (secret and secret in refs.secrets)
+            )
+        ]
 
     def set_pod(self, pod: PodState) -> None:
         key = (pod.namespace, pod.name)

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from typing import Literal
 
+from gptoss_operator import labels as keys
 from gptoss_operator.api.v1alpha1 import ModelDeployment, Plan
-from gptoss_operator.manifests.common import JSON, digest, metadata, selector_labels, with_config_hash
-from gptoss_operator.observed import TEMPLATE_HASH_ANNOTATION
+from gptoss_operator.manifests.common import (
+    CONTAINER_SECURITY,
+    JSON,
+    POD_SECURITY,
+    child_names,
+    digest,
+    hf_home_env,
+    hf_token_env,
+    metadata,
+    selector_labels,
+    with_config_hash,
+)
 from gptoss_operator.planning.catalog import gpu_profile
 from gptoss_operator.planning.startup import StartupBudget
 from gptoss_operator.settings import OperatorSettings
 
 RolloutChoice = Literal["Surge", "Recreate"]
 MODELS_VOLUME = "models"
-HF_HOME_SUBDIR = "hf"
 
 
 def gpu_resource(md: ModelDeployment) -> str:
@@ -46,16 +56,12 @@ def node_label_requirements(md: ModelDeployment, settings: OperatorSettings) -> 
 
 def _env(md: ModelDeployment, plan: Plan, settings: OperatorSettings) -> list[JSON]:
     env: dict[str, JSON] = {e.name: {"name": e.name, "value": e.value} for e in plan.env}
-    env["HF_HOME"] = {"name": "HF_HOME", "value": f"{settings.planner.model_mount_path}/{HF_HOME_SUBDIR}"}
+    # The order is part of the pod template's hash: changing it would roll out every model.
+    env["HF_HOME"] = hf_home_env(settings)
     if md.spec.source.cache is not None:
         # Weights are on the read-only cache volume: never reach the Hub at start.
         env["HF_HUB_OFFLINE"] = {"name": "HF_HUB_OFFLINE", "value": "1"}
-    ref = md.spec.source.huggingface.token_secret_ref
-    if ref is not None:
-        env["HF_TOKEN"] = {
-            "name": "HF_TOKEN",
-            "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
-        }
+    env.update((e["name"], e) for e in hf_token_env(md))
     for e in md.spec.vllm.env:  # the user's env wins over the plan's, by name
         env[e.name] = {"name": e.name, "value": e.value}
     return list(env.values())
@@ -66,7 +72,10 @@ def _volumes(md: ModelDeployment, settings: OperatorSettings) -> tuple[list[JSON
     models: JSON = (
         {
             "name": MODELS_VOLUME,
-            "persistentVolumeClaim": {"claimName": weights_claim_name(md), "readOnly": True},
+            "persistentVolumeClaim": {
+                "claimName": child_names(md.metadata["name"]).weights_claim,
+                "readOnly": True,
+            },
         }
         if cache is not None
         else {"name": MODELS_VOLUME, "emptyDir": {}}
@@ -83,10 +92,6 @@ def _volumes(md: ModelDeployment, settings: OperatorSettings) -> tuple[list[JSON
     return volumes, mounts
 
 
-def weights_claim_name(md: ModelDeployment) -> str:
-    return f"{md.metadata['name']}-weights"
-
-
 def pod_template(md: ModelDeployment, plan: Plan, settings: OperatorSettings, startup: StartupBudget) -> JSON:
     name = md.metadata["name"]
     resource = gpu_resource(md)
@@ -98,13 +103,7 @@ def pod_template(md: ModelDeployment, plan: Plan, settings: OperatorSettings, st
     spec: JSON = {
         "affinity": node_affinity(md, settings),
         "tolerations": tolerations,
-        # vLLM reads VLLM_PORT from the environment; service links would inject
-        # VLLM_PORT=tcp://... for a Service named "vllm" and crash the server (vLLM docs,
-        # "Deploying with Kubernetes" troubleshooting). The pods need no service env at all.
-        "enableServiceLinks": False,
-        # vLLM never calls the Kubernetes API: no token in the pod.
-        "automountServiceAccountToken": False,
-        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+        **POD_SECURITY,
         # vLLM drains in-flight requests on SIGTERM; long generations need more than 30 s.
         "terminationGracePeriodSeconds": 120,
         "containers": [
@@ -116,7 +115,7 @@ def pod_template(md: ModelDeployment, plan: Plan, settings: OperatorSettings, st
                 "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
                 "resources": {"requests": {resource: gpus}, "limits": {resource: gpus}},
                 "volumeMounts": mounts,
-                "securityContext": {"allowPrivilegeEscalation": False},
+                "securityContext": dict(CONTAINER_SECURITY),
                 # Loading weights takes minutes (65 GB for 120b); until the first success the
                 # kubelet only runs this probe, so liveness cannot kill a loading pod.
                 "startupProbe": {
@@ -161,7 +160,7 @@ def deployment(md: ModelDeployment, template: JSON, startup: StartupBudget, roll
         {"maxSurge": 1, "maxUnavailable": 0} if rollout == "Surge" else {"maxSurge": 0, "maxUnavailable": 1}
     )
     meta = metadata(md.metadata, name, md.spec.model)
-    meta["annotations"] = {TEMPLATE_HASH_ANNOTATION: digest(template)}
+    meta["annotations"] = {keys.TEMPLATE_HASH: digest(template)}
     manifest: JSON = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

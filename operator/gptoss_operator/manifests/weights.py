@@ -6,9 +6,18 @@ import json
 import math
 
 from gptoss_operator.api.v1alpha1 import ModelDeployment, Plan
-from gptoss_operator.manifests.common import JSON, metadata, with_config_hash
-from gptoss_operator.manifests.vllm import HF_HOME_SUBDIR, weights_claim_name
+from gptoss_operator.manifests.common import (
+    CONTAINER_SECURITY,
+    JSON,
+    POD_SECURITY,
+    child_names,
+    hf_home_env,
+    hf_token_env,
+    metadata,
+    with_config_hash,
+)
 from gptoss_operator.planning.model_profiles import model_profile
+from gptoss_operator.planning.vllm_args import model_location
 from gptoss_operator.settings import OperatorSettings
 
 # Files a gpt-oss repo holds that vLLM never reads: original/ is the same weights in OpenAI's
@@ -23,12 +32,9 @@ def default_cache_size(md: ModelDeployment) -> str:
     return f"{math.ceil(checkpoint * 1.2 / 2**30)}Gi"
 
 
-def download_job_name(md: ModelDeployment) -> str:
-    return f"{md.metadata['name']}-download"
-
-
 def weights_dir(md: ModelDeployment, settings: OperatorSettings) -> str:
-    return f"{settings.planner.model_mount_path}/{md.spec.model}"
+    """The cache directory vLLM loads from: the planner's ``--model`` path, the one source."""
+    return model_location(md.spec, model_profile(md.spec.model), settings.planner)
 
 
 def weights_claim(md: ModelDeployment) -> JSON | None:
@@ -46,7 +52,9 @@ def weights_claim(md: ModelDeployment) -> JSON | None:
     manifest: JSON = {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": metadata(md.metadata, weights_claim_name(md), md.spec.model, component="weights"),
+        "metadata": metadata(
+            md.metadata, child_names(md.metadata["name"]).weights_claim, md.spec.model, component="weights"
+        ),
         "spec": spec,
     }
     return with_config_hash(manifest)
@@ -67,18 +75,18 @@ def download_job(md: ModelDeployment, plan: Plan, settings: OperatorSettings) ->
         "print('weights ready in', path)\n"
     )
     env: list[JSON] = [
-        {"name": "HF_HOME", "value": f"{settings.planner.model_mount_path}/{HF_HOME_SUBDIR}"},
+        hf_home_env(settings),
         # Parallel transfers of the multi-GB shards (huggingface_hub's hf_transfer/xet backends
         # pick this up when present).
         {"name": "HF_HUB_ENABLE_HF_TRANSFER", "value": "1"},
+        *hf_token_env(md),
     ]
-    if hf.token_secret_ref is not None:
-        ref = hf.token_secret_ref
-        env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
     manifest: JSON = {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": metadata(md.metadata, download_job_name(md), md.spec.model, component="download"),
+        "metadata": metadata(
+            md.metadata, child_names(md.metadata["name"]).download_job, md.spec.model, component="download"
+        ),
         "spec": {
             "backoffLimit": 6,
             "template": {
@@ -87,9 +95,7 @@ def download_job(md: ModelDeployment, plan: Plan, settings: OperatorSettings) ->
                 },
                 "spec": {
                     "restartPolicy": "OnFailure",
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                    **POD_SECURITY,
                     "containers": [
                         {
                             "name": "download",
@@ -99,11 +105,16 @@ def download_job(md: ModelDeployment, plan: Plan, settings: OperatorSettings) ->
                             "volumeMounts": [
                                 {"name": "models", "mountPath": settings.planner.model_mount_path}
                             ],
-                            "securityContext": {"allowPrivilegeEscalation": False},
+                            "securityContext": dict(CONTAINER_SECURITY),
                         }
                     ],
                     "volumes": [
-                        {"name": "models", "persistentVolumeClaim": {"claimName": weights_claim_name(md)}}
+                        {
+                            "name": "models",
+                            "persistentVolumeClaim": {
+                                "claimName": child_names(md.metadata["name"]).weights_claim
+                            },
+                        }
                     ],
                 },
             },

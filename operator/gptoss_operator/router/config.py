@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from gptoss_operator.router.providers import FLAVORS
+from gptoss_operator.validation_messages import describe_validation_error
 
 CONFIG_VERSION = 1
 
@@ -333,14 +334,6 @@ def parse_config(text: str) -> RouterConfig:
     try:
         return RouterConfig.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(_describe(e)) from None
+        raise ConfigError(describe_validation_error(e)) from None
     except RecursionError:
         raise ConfigError("the configuration is nested too deeply") from None
-
-
-def _describe(e: ValidationError) -> str:
-    parts = []
-    for err in e.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)

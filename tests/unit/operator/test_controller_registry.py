@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gptoss_operator.controller.handlers import Controller, NoDiffBase
+from gptoss_operator.controller.controller import Controller, NoDiffBase
 from gptoss_operator.metrics import OperatorMetrics
 from gptoss_operator.settings import OperatorSettings
 
@@ -34,6 +34,12 @@ def test_watches_the_custom_resource_its_children_pods_and_nodes(controller: Con
         ("policy", "poddisruptionbudgets"),
         ("", "persistentvolumeclaims"),
         ("batch", "jobs"),
+        ("gptoss.dev", "routepolicies"),
+        ("", "configmaps"),
+        ("", "serviceaccounts"),
+        ("rbac.authorization.k8s.io", "roles"),
+        ("rbac.authorization.k8s.io", "rolebindings"),
+        ("", "secrets"),
         ("", "pods"),
         ("", "nodes"),
     }

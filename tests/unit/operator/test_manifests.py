@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from gptoss_operator.api.v1alpha1 import ModelDeployment, Plan
+from gptoss_operator.labels import CONFIG_HASH as CONFIG_HASH_ANNOTATION
+from gptoss_operator.labels import TEMPLATE_HASH as TEMPLATE_HASH_ANNOTATION
 from gptoss_operator.manifests.common import digest, labels, owner_reference, selector_labels
 from gptoss_operator.manifests.vllm import (
     deployment,
@@ -23,7 +25,6 @@ from gptoss_operator.manifests.weights import (
     download_job,
     weights_claim,
 )
-from gptoss_operator.observed import CONFIG_HASH_ANNOTATION, TEMPLATE_HASH_ANNOTATION
 from gptoss_operator.planning import PlannerSettings, StartupBudget, plan_deployment, startup_budget
 from gptoss_operator.settings import OperatorSettings
 

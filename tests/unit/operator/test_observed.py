@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from gptoss_operator.labels import CONFIG_HASH as CONFIG_HASH_ANNOTATION
+from gptoss_operator.labels import TEMPLATE_HASH as TEMPLATE_HASH_ANNOTATION
 from gptoss_operator.observed import (
-    CONFIG_HASH_ANNOTATION,
-    TEMPLATE_HASH_ANNOTATION,
     Capacity,
     ChildState,
     DeploymentState,

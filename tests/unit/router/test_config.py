@@ -92,7 +92,7 @@ class TestRefused:
             ({"version": 2, "routes": []}, "unsupported config version 2"),
             ({"routes": []}, "unsupported config version None"),
             ([1, 2], "must hold a mapping"),
-            (minimal(backends=[]), "routes.0.backends"),
+            (minimal(backends=[]), "routes[0].backends"),
             (
                 minimal(
                     backends=[
@@ -120,8 +120,8 @@ class TestRefused:
             ),
             (minimal(overflow={"to": "ghost", "when": {"queueDepthAbove": 1}}), "unknown backends ['ghost']"),
             (minimal(overflow={"to": "local", "when": {}}), "needs queueDepthAbove"),
-            (minimal(timeouts={"connect": "soon"}), "routes.0.timeouts.connect"),
-            (minimal(fallback={"on": ["4xx"]}), "routes.0.fallback.on.0"),
+            (minimal(timeouts={"connect": "soon"}), "routes[0].timeouts.connect"),
+            (minimal(fallback={"on": ["4xx"]}), "routes[0].fallback.on[0]"),
             (minimal(surprise=1), "Extra inputs are not permitted"),
         ],
     )

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     import kopf
     from prometheus_client import start_http_server
 
-    from gptoss_operator.controller.handlers import Controller
+    from gptoss_operator.controller.controller import Controller
     from gptoss_operator.metrics import OperatorMetrics
 
     settings = OperatorSettings.from_env()

@@ -13,30 +13,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 import kopf
 
+from gptoss_operator import kinds
+from gptoss_operator import labels as keys
 from gptoss_operator.api.v1alpha1 import GROUP, PLURAL, VERSION
-from gptoss_operator.controller.reconcile import Reconciler
+from gptoss_operator.controller.reconcile import reconcile, reconcile_route_policy
 from gptoss_operator.controller.store import Key, Store
 from gptoss_operator.controller.workqueue import WorkQueue
 from gptoss_operator.kube import Credentials, KubeAPI
 from gptoss_operator.metrics import OperatorMetrics
-from gptoss_operator.observed import summarize_child, summarize_node, summarize_pod
+from gptoss_operator.observed import (
+    route_policy_refs,
+    secret_key_names,
+    summarize_child,
+    summarize_node,
+    summarize_pod,
+)
 from gptoss_operator.settings import FIELD_MANAGER, MANAGED_BY, OperatorSettings
 
 log = logging.getLogger(__name__)
-MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
-# Children the operator owns, as (group, version, plural).
-CHILD_RESOURCES = (
-    ("apps", "v1", "deployments"),
-    ("", "v1", "services"),
-    ("policy", "v1", "poddisruptionbudgets"),
-    ("", "v1", "persistentvolumeclaims"),
-    ("batch", "v1", "jobs"),
-)
+MANAGED = {keys.MANAGED_BY: MANAGED_BY}
+OWNER_KINDS = (kinds.MODEL_DEPLOYMENT.kind, kinds.ROUTE_POLICY.kind)
+# RoutePolicies are few and their reconciles cheap; a handful of workers keeps one slow policy
+# from holding the others.
+ROUTE_POLICY_WORKERS = 4
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -81,39 +85,67 @@ def _credentials(info: kopf.ConnectionInfo) -> Credentials:
 
 
 class Controller:
-    """Holds the operator's state for one kopf run; ``registry`` carries its handlers."""
+    """Holds the operator's state for one kopf run; ``registry`` carries its handlers.
+
+    Two work queues, one per kind, so a burst of ModelDeployment events never delays a
+    RoutePolicy (and the reverse); each key is reconciled by one worker at a time.
+    """
 
     def __init__(self, settings: OperatorSettings, metrics: OperatorMetrics) -> None:
         self.settings = settings
         self.metrics = metrics
         self.store = Store()
         self.queue: WorkQueue[Key] = WorkQueue()
+        self.route_policy_queue: WorkQueue[Key] = WorkQueue()
         self.credentials: Credentials | None = None
         self.api: KubeAPI | None = None
-        self._workers: asyncio.Task[None] | None = None
+        self._workers: list[asyncio.Task[None]] = []
         self.registry = kopf.OperatorRegistry()
         self._register()
 
-    async def _reconcile(self, key: Key) -> None:
+    def _client(self) -> KubeAPI:
         if self.api is None:
             # kopf runs startup handlers before login; watch events (and so reconciles) only
             # start after login has produced the credentials.
             assert self.credentials is not None, "a reconcile ran before kopf's login"
             self.api = KubeAPI(self.credentials, field_manager=FIELD_MANAGER, registry=self.metrics.registry)
-        with self.metrics.reconcile_seconds.time():
-            try:
-                await Reconciler(self.api, self.store, self.settings).reconcile(key)
-            except Exception:
-                self.metrics.reconcile_errors.inc()
-                raise
+        return self.api
+
+    async def _reconcile(self, key: Key) -> None:
+        await self._timed(
+            kinds.MODEL_DEPLOYMENT.kind,
+            reconcile(key, api=self._client(), store=self.store, settings=self.settings),
+        )
         self.metrics.queue_depth.set(len(self.queue))
 
-    def _owner_of(self, body: dict[str, Any]) -> Key | None:
+    async def _reconcile_route_policy(self, key: Key) -> None:
+        await self._timed(
+            kinds.ROUTE_POLICY.kind,
+            reconcile_route_policy(key, api=self._client(), store=self.store, settings=self.settings),
+        )
+
+    async def _timed(self, kind: str, work: Awaitable[None]) -> None:
+        with self.metrics.reconcile_seconds.labels(kind=kind).time():
+            try:
+                await work
+            except Exception:
+                self.metrics.reconcile_errors.labels(kind=kind).inc()
+                raise
+
+    def _owner_of(self, body: dict[str, Any]) -> tuple[str, Key] | None:
         meta = body.get("metadata") or {}
         for ref in meta.get("ownerReferences") or []:
-            if ref.get("kind") == "ModelDeployment" and ref.get("apiVersion", "").startswith(f"{GROUP}/"):
-                return (meta["namespace"], ref["name"])
+            if ref.get("kind") in OWNER_KINDS and ref.get("apiVersion", "").startswith(f"{GROUP}/"):
+                return ref["kind"], (meta["namespace"], ref["name"])
         return None
+
+    def _requeue_route_policies(
+        self, namespace: str, *, model_deployment: str = "", secret: str = ""
+    ) -> None:
+        for key in self.store.route_policies_referring_to(
+            namespace, model_deployment=model_deployment, secret=secret
+        ):
+            self.route_policy_queue.add(key)
 
     def _register(self) -> None:
         registry = self.registry
@@ -144,14 +176,17 @@ class Controller:
             settings.watching.client_timeout = 330
             settings.watching.connect_timeout = 10
             settings.networking.request_timeout = 60
-            self._workers = asyncio.create_task(
-                self.queue.run_workers(self.settings.workers, self._reconcile)
-            )
+            self._workers = [
+                asyncio.create_task(self.queue.run_workers(self.settings.workers, self._reconcile)),
+                asyncio.create_task(
+                    self.route_policy_queue.run_workers(ROUTE_POLICY_WORKERS, self._reconcile_route_policy)
+                ),
+            ]
 
         @kopf.on.cleanup(registry=registry)
         async def cleanup(**_: Any) -> None:
-            if self._workers is not None:
-                self._workers.cancel()
+            for task in self._workers:
+                task.cancel()
             if self.api is not None:
                 await self.api.aclose()
 
@@ -162,23 +197,53 @@ class Controller:
             if event["type"] == "DELETED":
                 self.store.model_deployments.pop(key, None)
                 self.queue.forget(key)
+            else:
+                self.store.model_deployments[key] = obj
+                self.queue.add(key)
+            self._requeue_route_policies(key[0], model_deployment=key[1])
+
+        @kopf.on.event(GROUP, VERSION, kinds.ROUTE_POLICY.plural, registry=registry)
+        async def route_policy_event(event: kopf.RawEvent, **_: Any) -> None:
+            obj: dict[str, Any] = dict(event["object"])
+            key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+            if event["type"] == "DELETED":
+                self.store.route_policies.pop(key, None)
+                self.store.route_policy_refs.pop(key, None)
+                self.route_policy_queue.forget(key)
                 return
-            self.store.model_deployments[key] = obj
-            self.queue.add(key)
+            self.store.route_policies[key] = obj
+            self.store.route_policy_refs[key] = route_policy_refs(obj)
+            self.route_policy_queue.add(key)
 
-        for group, version, plural in CHILD_RESOURCES:
+        @kopf.on.event("", "v1", kinds.SECRET.plural, registry=registry)
+        async def secret_event(event: kopf.RawEvent, **_: Any) -> None:
+            # Only the names of a Secret's keys are kept, never their values.
+            meta = event["object"]["metadata"]
+            key = (meta["namespace"], meta["name"])
+            if event["type"] == "DELETED":
+                self.store.secret_keys.pop(key, None)
+            else:
+                self.store.secret_keys[key] = secret_key_names(event["object"])
+            self._requeue_route_policies(key[0], secret=key[1])
 
-            @kopf.on.event(group, version, plural, labels=MANAGED, registry=registry)
+        for child in kinds.CHILDREN:
+
+            @kopf.on.event(child.group, child.version, child.plural, labels=MANAGED, registry=registry)
             async def child_event(event: kopf.RawEvent, **_: Any) -> None:
                 obj: dict[str, Any] = dict(event["object"])
-                owner = self._owner_of(obj)
-                if owner is None:
+                found = self._owner_of(obj)
+                if found is None:
                     return
-                if event["type"] == "DELETED":
-                    self.store.drop_child(owner, obj["kind"], obj["metadata"]["name"])
+                owner_kind, owner = found
+                if owner_kind == kinds.ROUTE_POLICY.kind:
+                    index, queue = self.store.route_policy_children, self.route_policy_queue
                 else:
-                    self.store.set_child(owner, summarize_child(obj))
-                self.queue.add(owner)
+                    index, queue = self.store.model_deployment_children, self.queue
+                if event["type"] == "DELETED":
+                    index.drop(owner, obj["kind"], obj["metadata"]["name"])
+                else:
+                    index.set(owner, summarize_child(obj))
+                queue.add(owner)
 
         @kopf.on.event("", "v1", "pods", registry=registry)
         async def pod_event(event: kopf.RawEvent, **_: Any) -> None:

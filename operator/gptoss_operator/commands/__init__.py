@@ -15,10 +15,10 @@ from gptoss_operator import __version__
 
 # subcommand -> (module providing `add_arguments(parser)` and `run(args) -> int`, help text)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("gptoss_operator.controller.cli", "Run the ModelDeployment operator against the current cluster"),
-    "plan": ("gptoss_operator.planning.cli", "Print the GPU/vLLM plan for a spec (no cluster needed)"),
-    "crds": ("gptoss_operator.api.cli", "Print the CRDs (or write them into a directory)"),
-    "router": ("gptoss_operator.router.cli", "Run the OpenAI-compatible hybrid router"),
+    "run": ("gptoss_operator.commands.run", "Run the ModelDeployment operator against the current cluster"),
+    "plan": ("gptoss_operator.commands.plan", "Print the GPU/vLLM plan for a spec (no cluster needed)"),
+    "crds": ("gptoss_operator.commands.crds", "Print the CRDs (or write them into a directory)"),
+    "router": ("gptoss_operator.commands.router", "Run the OpenAI-compatible hybrid router"),
 }
 
 

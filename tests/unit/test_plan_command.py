@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from gptoss_operator.api import ModelDeploymentSpec, Plan
-from gptoss_operator.cli import main
+from gptoss_operator.commands import main
 from gptoss_operator.planning import plan_deployment
 from gptoss_operator.planning.table import render_sizing_table
 

@@ -1,4 +1,5 @@
-"""Turn pydantic validation errors into messages that name the field the way users wrote it."""
+"""Pydantic validation errors as messages that name the field the way users wrote it (camelCase
+paths such as ``spec.gpu.count``): used for ModelDeployment conditions and router config errors."""
 
 from __future__ import annotations
 

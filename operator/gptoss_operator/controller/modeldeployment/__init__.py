@@ -1,0 +1,1 @@
+"""The ModelDeployment controller: gather.py -> decide.py -> the shared writer (controller/write.py)."""

@@ -1,0 +1,56 @@
+"""Gather: everything one ModelDeployment's reconcile decides from, as one frozen value.
+
+Mostly the store (fed by the watches). The exception is a restart: a ModelDeployment's event
+can arrive before its children's, so for an object that converged before (it has status) a
+child the decision needs but the store lacks is fetched from the API server, rather than acted
+on as if it were missing (re-applying it, or choosing a rollout strategy from half the picture).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from pydantic import ValidationError
+
+from gptoss_operator import kinds
+from gptoss_operator.api.v1alpha1 import ModelDeployment
+from gptoss_operator.controller.modeldeployment.gathered import Gathered, expected_children
+from gptoss_operator.controller.store import Key, Store
+from gptoss_operator.kube import KubeClient
+from gptoss_operator.observed import summarize_child
+from gptoss_operator.validation_messages import describe_validation_error
+
+
+async def gather(key: Key, store: Store, api: KubeClient) -> Gathered | None:
+    """None when there is nothing to reconcile: the object is gone or being deleted (the
+    garbage collector removes its children through their ownerReferences)."""
+    body = store.model_deployments.get(key)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return None
+    model: ModelDeployment | None = None
+    spec_error: str | None = None
+    try:
+        model = ModelDeployment.model_validate(body)
+    except ValidationError as e:
+        spec_error = describe_validation_error(e)
+    children = dict(store.children.get(key) or {})
+    if model is not None and (body.get("status") or {}).get("observedGeneration"):
+        missing = [(k, n) for k, n in expected_children(model).items() if k not in children]
+        found = await asyncio.gather(
+            *(api.get(kinds.BY_KIND[k].api_version, k, key[0], n) for k, n in missing)
+        )
+        for child in found:
+            if child is not None:
+                state = summarize_child(child)
+                store.set_child(key, state)
+                children[state.kind] = state
+    return Gathered(
+        key=key,
+        body=body,
+        model=model,
+        spec_error=spec_error,
+        children=children,
+        server_pods=tuple(p for p in store.owned_pods(key) if p.component == "server"),
+        nodes=tuple(store.nodes.values()),
+        gpu_pods=tuple(store.pods.values()),
+    )

@@ -1,0 +1,41 @@
+"""What one ModelDeployment's reconcile decides from: a frozen value, built by ``gather``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gptoss_operator import kinds
+from gptoss_operator.api.v1alpha1 import ModelDeployment
+from gptoss_operator.controller.store import Key
+from gptoss_operator.manifests.common import child_names
+from gptoss_operator.observed import ChildState, NodeState, PodState
+
+
+@dataclass(frozen=True)
+class Gathered:
+    key: Key
+    body: Mapping[str, Any]  # the ModelDeployment as stored (status included)
+    model: ModelDeployment | None  # None when the spec does not parse
+    spec_error: str | None  # why it does not parse, field by field
+    children: Mapping[str, ChildState]  # kind -> the child as last seen
+    server_pods: tuple[PodState, ...]  # this object's vLLM pods
+    nodes: tuple[NodeState, ...]  # for Auto rollouts: spare GPUs on matching nodes
+    gpu_pods: tuple[PodState, ...]  # every pod known to hold GPUs (same purpose)
+
+    @property
+    def converged_before(self) -> bool:
+        return bool((self.body.get("status") or {}).get("observedGeneration"))
+
+
+def expected_children(md: ModelDeployment) -> dict[str, str]:
+    """Kind -> name of the children the decision may look at for ``md``."""
+    names = child_names(md.metadata["name"])
+    expected = {kinds.DEPLOYMENT.kind: names.deployment, kinds.SERVICE.kind: names.service}
+    if md.spec.replicas > 1:
+        expected[kinds.PDB.kind] = names.disruption_budget
+    if md.spec.source.cache is not None:
+        expected[kinds.PVC.kind] = names.weights_claim
+        expected[kinds.JOB.kind] = names.download_job
+    return expected

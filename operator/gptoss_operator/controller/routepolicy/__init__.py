@@ -1,0 +1,1 @@
+"""The RoutePolicy controller: gather.py -> decide.py -> the shared writer (controller/write.py)."""

@@ -1,0 +1,105 @@
+"""Write: carry out a :class:`Desired` against the API server, and nothing else (any kind).
+
+Children go out with server-side apply under the operator's one field manager (kube.py);
+status is merge-patched only when it changed; events are best effort. What the API server
+returns is fed back into the store, so the next gather starts from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from gptoss_operator import kinds
+from gptoss_operator.controller.desired import Apply, Delete, Desired, StatusChange, Write
+from gptoss_operator.controller.store import ChildIndex, Key
+from gptoss_operator.kube import KubeClient, KubeError
+from gptoss_operator.observed import summarize_child
+from gptoss_operator.status import Event
+
+log = logging.getLogger(__name__)
+COMPONENT = "gptoss-operator"
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Writer:
+    """Writes for objects of ``kind``; ``bodies`` and ``children`` are the store's views of them."""
+
+    def __init__(
+        self, api: KubeClient, kind: kinds.Kind, bodies: dict[Key, dict[str, Any]], children: ChildIndex
+    ) -> None:
+        self.api = api
+        self.kind = kind
+        self.bodies = bodies
+        self.children = children
+
+    async def write(self, key: Key, body: Mapping[str, Any], desired: Desired) -> None:
+        namespace, name = key
+        try:
+            for step in desired.steps:
+                results = await asyncio.gather(*(self._one(key, w) for w in step), return_exceptions=True)
+                failures = [r for r in results if isinstance(r, BaseException)]
+                if failures:
+                    raise failures[0]
+        except KubeError as e:
+            if e.namespace_terminating:
+                # The namespace controller is deleting everything in it, this object included:
+                # recreating children would only be refused again. Its deletion event ends this.
+                log.debug(
+                    "%s %s/%s: namespace is terminating, not reconciling", self.kind.kind, namespace, name
+                )
+                return
+            log.warning("applying children of %s %s/%s failed: %s", self.kind.kind, namespace, name, e)
+            await self.write_status(key, body, desired.on_write_failure(str(e)))
+            raise KubeError(0, str(e)) from e  # the work queue retries with a delay
+        await self.write_status(key, body, desired.status)
+
+    async def _one(self, owner: Key, write: Write) -> None:
+        if isinstance(write, Apply):
+            applied = await self.api.apply(write.manifest)
+            self.children.set(owner, summarize_child(applied))
+        elif isinstance(write, Delete):
+            kind = kinds.BY_KIND[write.kind]
+            await self.api.delete(kind.api_version, kind.kind, owner[0], write.name)
+            self.children.drop(owner, write.kind, write.name)
+
+    async def write_status(self, key: Key, body: Mapping[str, Any], change: StatusChange) -> None:
+        if change.patch is not None:
+            try:
+                updated = await self.api.patch_status(
+                    self.kind.api_version, self.kind.kind, key[0], key[1], change.patch
+                )
+            except KubeError as e:
+                if e.not_found:
+                    return  # deleted meanwhile; its DELETED event drops it from the store
+                raise
+            if key in self.bodies and updated:
+                self.bodies[key] = updated
+        await asyncio.gather(*(self._record(body, event) for event in change.events))
+
+    async def _record(self, body: Mapping[str, Any], event: Event) -> None:
+        meta = body["metadata"]
+        log.info(
+            "event %s %s/%s %s %s: %s",
+            self.kind.kind,
+            meta["namespace"],
+            meta["name"],
+            event.type,
+            event.reason,
+            event.message,
+        )
+        try:
+            await self.api.event(
+                dict(body), type_=event.type, reason=event.reason, message=event.message, component=COMPONENT
+            )
+        except KubeError as e:  # an event is best effort; status already says it
+            if not e.namespace_terminating:
+                log.warning(
+                    "could not record event %s on %s/%s: %s", event.reason, meta["namespace"], meta["name"], e
+                )

@@ -1,0 +1,128 @@
+"""The RoutePolicy CRD on the real API server: it installs, its CEL rules refuse bad policies with
+their messages, kubectl explains it, and the short name, category and printer columns work."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from gptoss_operator.api import RoutePolicy
+from gptoss_operator.api.routepolicy import Backend
+from tests.support.cluster import REPO, LocalCluster
+from tests.support.modeldeployments import model_deployment
+from tests.support.routepolicies import REFUSED, Refusal, route_policy
+
+
+@pytest.fixture(scope="module")
+def crds(cluster: LocalCluster) -> LocalCluster:
+    """Both CRDs installed from crds/ (the generator's output), and Established."""
+    cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "--field-manager=pytest", "-f", str(REPO / "crds")
+    )
+    for name in ("modeldeployments.gptoss.dev", "routepolicies.gptoss.dev"):
+        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
+    return cluster
+
+
+def create(cluster: LocalCluster, namespace: str, body: dict[str, Any]) -> Any:
+    return cluster.kubectl("create", "-n", namespace, "-f", "-", stdin=json.dumps(body), check=False)
+
+
+def flat(text: str) -> str:
+    """kubectl wraps explanations at 80 columns; compare with whitespace collapsed."""
+    return " ".join(text.split())
+
+
+def test_the_design_example_is_accepted_and_parses_back(crds: LocalCluster, namespace: str) -> None:
+    proc = create(crds, namespace, route_policy())
+    assert proc.returncode == 0, proc.stderr
+    stored = crds.get("routepolicy", "chat", "-n", namespace)
+    assert stored["spec"]["routes"][0]["backends"][1]["external"]["baseURL"] == "https://provider.example/v1"
+    policy = RoutePolicy.model_validate(stored)
+    assert policy.spec.routes[0].overflow is not None
+    assert policy.spec.routes[0].overflow.to == "hosted"
+
+
+def test_the_api_server_fills_defaults(crds: LocalCluster, namespace: str) -> None:
+    body = route_policy("minimal")
+    body["spec"] = {
+        "router": {},
+        "routes": [
+            {
+                "model": "gpt-oss-20b",
+                "backends": [{"name": "local", "service": {"name": "vllm"}}],
+                "fallback": {"on": ["5xx", 429]},  # 429 as YAML writes it unquoted: a number
+                "timeouts": {},
+            }
+        ],
+    }
+    proc = create(crds, namespace, body)
+    assert proc.returncode == 0, proc.stderr
+    spec = crds.get("routepolicy", "minimal", "-n", namespace)["spec"]
+    assert spec["router"] == {"replicas": 2, "port": 8080, "serviceType": "ClusterIP"}
+    route = spec["routes"][0]
+    assert route["backends"][0] == {"name": "local", "weight": 1, "service": {"name": "vllm", "port": "http"}}
+    assert route["fallback"] == {"on": ["5xx", 429], "maxAttempts": 2}
+    assert route["timeouts"] == {"connect": "2s", "firstByte": "60s", "idle": "30s"}
+    assert RoutePolicy.model_validate({"metadata": {"name": "minimal"}, "spec": spec}).spec.routes[
+        0
+    ].fallback.on == ["5xx", "429"]
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=[c.id for c in REFUSED])
+def test_each_rule_refuses_with_its_message(crds: LocalCluster, namespace: str, case: Refusal) -> None:
+    body = case.body()
+    proc = create(crds, namespace, body)
+    assert proc.returncode != 0, f"the API server accepted {case.id}"
+    assert case.message in proc.stderr, proc.stderr
+    assert crds.get("routepolicies", "-n", namespace)["items"] == []
+
+
+def test_explain_describes_the_backend_fields(crds: LocalCluster) -> None:
+    out = flat(crds.kubectl("explain", "routepolicy.spec.routes.backends").stdout)
+    for name, field in Backend.model_fields.items():
+        assert field.description, name
+        assert flat(field.description) in out, f"{name}: {field.description!r} not in {out!r}"
+    external = flat(crds.kubectl("explain", "rp.spec.routes.backends.external").stdout)
+    assert "apiKeySecretRef" in external
+    assert "Request/response quirks profile" in external
+
+
+def test_get_gptoss_lists_both_kinds(crds: LocalCluster, namespace: str) -> None:
+    crds.apply(model_deployment("oss-120b", "gpt-oss-120b", "H100-80GB"), namespace)
+    crds.apply(route_policy(), namespace)
+    names = crds.kubectl("get", "gptoss", "-n", namespace, "-o", "name").stdout.split()
+    assert sorted(names) == ["modeldeployment.gptoss.dev/oss-120b", "routepolicy.gptoss.dev/chat"]
+
+
+def test_get_rp_shows_the_columns_from_status(crds: LocalCluster, namespace: str) -> None:
+    body = route_policy()
+    # Status on the main resource is ignored (status subresource): only the controller writes it.
+    body["status"] = {"routeCount": 9, "readyText": "9/9"}
+    crds.apply(body, namespace)
+    assert "status" not in crds.get("rp", "chat", "-n", namespace)
+
+    status = {
+        "observedGeneration": 1,
+        "routeCount": 1,
+        "readyText": "1/2",
+        "endpoint": f"http://chat-router.{namespace}.svc:8080/v1",
+        "backends": [
+            {"route": "gpt-oss-120b", "name": "local", "ready": True},
+            {"route": "gpt-oss-120b", "name": "hosted", "ready": False, "reason": "SecretMissing"},
+        ],
+        "conditions": [{"type": "Ready", "status": "True", "reason": "Serving"}],
+    }
+    crds.kubectl(
+        "patch", "rp", "chat", "-n", namespace, "--subresource=status", "--type=merge",
+        "-p", json.dumps({"status": status}),
+    )  # fmt: skip
+    lines = crds.kubectl("get", "rp", "-n", namespace).stdout.splitlines()
+    assert lines[0].split() == ["NAME", "ROUTES", "BACKENDS", "ENDPOINT", "AGE"]
+    row = lines[1].split()
+    assert row[:4] == ["chat", "1", "1/2", f"http://chat-router.{namespace}.svc:8080/v1"]
+    parsed = RoutePolicy.model_validate(crds.get("rp", "chat", "-n", namespace))
+    assert parsed.status is not None
+    assert parsed.status.backends[1].reason == "SecretMissing"

@@ -1,0 +1,220 @@
+"""decide(): every branch of one ModelDeployment's reconcile, without a cluster.
+
+Each test builds a ``Gathered`` (what the store would hold) and checks the ``Desired``: which
+children are applied or deleted, in which steps, the rollout, the weight cache's step, and
+the status and events.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from gptoss_operator.api.v1alpha1 import ModelDeployment
+from gptoss_operator.controller.desired import Apply, Delete, Desired
+from gptoss_operator.controller.modeldeployment.decide import decide, predicted_after_apply
+from gptoss_operator.controller.modeldeployment.gathered import Gathered
+from gptoss_operator.observed import (
+    ChildState,
+    DeploymentState,
+    JobState,
+    NodeState,
+    PodState,
+    summarize_child,
+)
+from gptoss_operator.settings import OperatorSettings
+
+NOW = "2026-01-01T00:00:00Z"
+SETTINGS = OperatorSettings()
+H100_NODE = NodeState(
+    name="h100-0",
+    labels={"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"},
+    gpus={"nvidia.com/gpu": 8},
+    schedulable=True,
+    ready=True,
+)
+
+
+def body(name: str = "m", status: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "apiVersion": "gptoss.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name, "namespace": "llm", "uid": "u-1", "generation": 1},
+        "spec": {"model": "gpt-oss-120b", "gpu": {"type": "H100-80GB"}, **spec},
+    }
+    if status is not None:
+        out["status"] = status
+    return out
+
+
+def gathered(
+    raw: dict[str, Any],
+    children: Mapping[str, ChildState] | None = None,
+    nodes: tuple[NodeState, ...] = (H100_NODE,),
+    gpu_pods: tuple[PodState, ...] = (),
+) -> Gathered:
+    try:
+        model: ModelDeployment | None = ModelDeployment.model_validate(raw)
+        error = None
+    except Exception as e:  # pydantic's ValidationError
+        model, error = None, str(e)
+    return Gathered(
+        key=("llm", raw["metadata"]["name"]),
+        body=raw,
+        model=model,
+        spec_error=error,
+        children=children or {},
+        server_pods=(),
+        nodes=nodes,
+        gpu_pods=gpu_pods,
+    )
+
+
+def applied(d: Desired) -> list[str]:
+    return [w.manifest["kind"] for w in d.writes if isinstance(w, Apply)]
+
+
+def deleted(d: Desired) -> list[str]:
+    return [w.kind for w in d.writes if isinstance(w, Delete)]
+
+
+def converged(d: Desired) -> dict[str, ChildState]:
+    """The children as the API server would hold them after ``d``'s writes."""
+    return {w.manifest["kind"]: summarize_child(w.manifest) for w in d.writes if isinstance(w, Apply)}
+
+
+def rollout(d: Desired) -> str:
+    assert d.status.patch is not None
+    strategy: str = d.status.patch["rolloutStrategy"]
+    return strategy
+
+
+def conditions(d: Desired) -> dict[str, tuple[str, str]]:
+    assert d.status.patch is not None
+    return {c["type"]: (c["status"], c["reason"]) for c in d.status.patch["conditions"]}
+
+
+def test_a_new_object_gets_its_service_and_deployment_in_one_step() -> None:
+    d = decide(gathered(body()), SETTINGS, NOW)
+    assert len(d.steps) == 1
+    assert sorted(applied(d)) == ["Deployment", "Service"]
+    assert conditions(d)["Planned"] == ("True", "Planned")
+    assert conditions(d)["Progressing"] == ("True", "RollingOut")
+    assert d.status.patch is not None
+    assert d.status.patch["phase"] == "Pending"
+    assert d.status.patch["plan"]["tensorParallelSize"] == 2
+    assert [e.reason for e in d.status.events] == ["Planned"]
+
+
+def test_nothing_to_write_once_converged() -> None:
+    first = decide(gathered(body()), SETTINGS, NOW)
+    assert first.status.patch is not None
+    status = {k: v for k, v in first.status.patch.items() if v is not None}
+    again = decide(gathered(body(status=status), children=converged(first)), SETTINGS, NOW)
+    assert again.writes == ()
+    assert again.status.patch is None
+    assert again.status.events == ()
+
+
+def test_an_invalid_spec_writes_only_status_and_leaves_children_alone() -> None:
+    existing = {"Deployment": DeploymentState("Deployment", "m", "h", replicas=1, ready_replicas=1)}
+    d = decide(gathered(body(replicas=-1), children=existing), SETTINGS, NOW)
+    assert d.writes == ()
+    assert conditions(d)["Planned"] == ("False", "InvalidSpec")
+    assert d.status.patch is not None
+    assert d.status.patch["readyReplicas"] == 1  # what runs is still reported
+
+
+def test_a_refused_plan_writes_only_status() -> None:
+    d = decide(gathered(body(gpu={"type": "T4"})), SETTINGS, NOW)
+    assert d.writes == ()
+    assert conditions(d)["Planned"][0] == "False"
+    assert conditions(d)["Degraded"][0] == "True"
+
+
+def test_cache_claim_and_job_first_then_the_deployment_once_downloaded() -> None:
+    raw = body(model="gpt-oss-20b", gpu={"type": "L4"}, source={"cache": {"size": "50Gi"}})
+    first = decide(gathered(raw), SETTINGS, NOW)
+    assert applied(first) == ["PersistentVolumeClaim", "Job", "Service"]
+    assert first.steps[0] == tuple(w for w in first.writes if isinstance(w, Apply))[:2]
+    assert conditions(first)["WeightsReady"] == ("False", "Downloading")
+    children = converged(first)
+    job = children["Job"]
+    children["Job"] = JobState("Job", job.name, job.config_hash, succeeded=True)
+    second = decide(gathered(raw, children=children), SETTINGS, NOW)
+    assert applied(second) == ["Deployment"]
+    assert conditions(second)["WeightsReady"] == ("True", "Downloaded")
+
+
+def test_a_failed_download_is_degraded_and_starts_nothing() -> None:
+    raw = body(model="gpt-oss-20b", gpu={"type": "L4"}, source={"cache": {}})
+    children = converged(decide(gathered(raw), SETTINGS, NOW))
+    job = children["Job"]
+    children["Job"] = JobState("Job", job.name, job.config_hash, failed=True, message="BackoffLimitExceeded")
+    d = decide(gathered(raw, children=children), SETTINGS, NOW)
+    assert d.writes == ()
+    assert conditions(d)["Degraded"] == ("True", "DownloadFailed")
+
+
+def test_a_new_revision_deletes_the_immutable_job_before_recreating_it() -> None:
+    raw = body(model="gpt-oss-20b", gpu={"type": "L4"}, source={"cache": {}})
+    children = converged(decide(gathered(raw), SETTINGS, NOW))
+    raw["spec"]["source"]["huggingface"] = {"revision": "abc123"}
+    d = decide(gathered(raw, children=children), SETTINGS, NOW)
+    assert deleted(d) == ["Job"]
+    assert "Job" not in applied(d)
+    assert conditions(d)["WeightsReady"] == ("False", "Downloading")
+
+
+def test_dropping_the_cache_deletes_claim_and_job() -> None:
+    raw = body(model="gpt-oss-20b", gpu={"type": "L4"}, source={"cache": {}})
+    children = converged(decide(gathered(raw), SETTINGS, NOW))
+    del raw["spec"]["source"]
+    d = decide(gathered(raw, children=children), SETTINGS, NOW)
+    assert sorted(deleted(d)) == ["Job", "PersistentVolumeClaim"]
+    assert "Deployment" in applied(d)
+
+
+def test_a_disruption_budget_comes_and_goes_with_replicas() -> None:
+    d = decide(gathered(body(replicas=2)), SETTINGS, NOW)
+    assert "PodDisruptionBudget" in applied(d)
+    back = decide(gathered(body(replicas=1), children=converged(d)), SETTINGS, NOW)
+    assert deleted(back) == ["PodDisruptionBudget"]
+
+
+@pytest.mark.parametrize(("free_gpus", "expected"), [(8, "Surge"), (0, "Recreate")])
+def test_auto_rollout_of_a_running_model_is_chosen_from_spare_gpus(free_gpus: int, expected: str) -> None:
+    first = decide(gathered(body()), SETTINGS, NOW)
+    running = converged(first)
+    busy = PodState("other", "p", "h100-0", "Running", {"nvidia.com/gpu": 8 - free_gpus}, None, False)
+    d = decide(
+        gathered(body(serving={"maxModelLen": 8192}), children=running, gpu_pods=(busy,)), SETTINGS, NOW
+    )
+    assert applied(d) == ["Deployment"]
+    assert rollout(d) == expected
+    assert [e.reason for e in d.status.events if e.reason == "RolloutStrategy"] == ["RolloutStrategy"]
+
+
+def test_auto_keeps_the_strategy_between_rollouts() -> None:
+    first = decide(gathered(body()), SETTINGS, NOW)
+    full = PodState("other", "p", "h100-0", "Running", {"nvidia.com/gpu": 8}, None, False)
+    d = decide(gathered(body(replicas=3), children=converged(first), gpu_pods=(full,)), SETTINGS, NOW)
+    assert rollout(d) == rollout(first) == "Surge"
+    assert not [e for e in d.status.events if e.reason == "RolloutStrategy"]
+
+
+def test_prediction_of_an_applied_deployment_keeps_status_and_bumps_generation() -> None:
+    first = decide(gathered(body()), SETTINGS, NOW)
+    manifest = next(
+        w.manifest for w in first.writes if isinstance(w, Apply) and w.manifest["kind"] == "Deployment"
+    )
+    have = DeploymentState("Deployment", "m", "old", generation=4, observed_generation=4, ready_replicas=1)
+    after = predicted_after_apply(have, manifest)
+    assert isinstance(after, DeploymentState)
+    assert (after.generation, after.observed_generation, after.ready_replicas) == (5, 4, 1)
+    assert after.config_hash == manifest["metadata"]["annotations"]["gptoss.dev/config-hash"]
+    fresh = predicted_after_apply(None, manifest)
+    assert dataclasses.astuple(fresh)[3:5] == (1, 0)  # generation 1, nothing observed yet
