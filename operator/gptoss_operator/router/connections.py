@@ -110,9 +110,14 @@ class ConnectionGuard:
 class GuardedProtocol(HttpToolsProtocol):
     guard: ConnectionGuard  # set on the per-app subclass made by guarded_protocol
 
+    # Per-connection state (class defaults; uvicorn owns __init__).
     _timer: asyncio.TimerHandle | None = None
+    _phase = "head"  # head: waiting for a request head; busy: request in progress; idle: keep-alive
+    _head_bytes = 0  # bytes received while the head is incomplete
+    _head_size = 0  # size of the parsed head (URL + header lines)
     _gone = False  # closed, closing or refused: nothing more to arm
     _counted = False
+    _discarding = False  # answered with an error: input is read and dropped until the close
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -183,10 +188,6 @@ class GuardedProtocol(HttpToolsProtocol):
             self._arm("idle", self.guard.limits().idle_timeout, "idle_timeout")
 
     # --- helpers ------------------------------------------------------------------------
-    _phase = "head"
-
-    _head_bytes = 0
-
     def _wait_for_head(self) -> None:
         self._head_bytes = 0
         self._arm("head", self.guard.limits().header_timeout, "header_timeout")
@@ -202,9 +203,6 @@ class GuardedProtocol(HttpToolsProtocol):
             self._timer.cancel()
             self._timer = None
         self.guard.waiting.pop(self, None)
-
-    _discarding = False
-    _head_size = 0
 
     def _too_large(self) -> None:
         self._stop_waiting()
