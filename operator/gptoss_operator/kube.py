@@ -11,21 +11,18 @@ operator's memory: kopf docs/critiques.rst).
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import datetime as dt
 import json
-import os
-import ssl
-import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from gptoss_operator import kinds
+
+# Shared with the router (which must not import this module); re-exported so that
+# `from gptoss_operator.kube import Credentials` keeps working.
+from gptoss_operator.credentials import Credentials as Credentials
 
 JSON = dict[str, Any]
 
@@ -49,58 +46,6 @@ class KubeError(Exception):
     def namespace_terminating(self) -> bool:
         """The namespace is being deleted: nothing new may be created in it, ever again."""
         return self.status == 403 and "because it is being terminated" in str(self)
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """How to reach the API server: file paths, or inline data as a kubeconfig's ``*-data``
-    fields hold it (base64 of the PEM; plain PEM is accepted too)."""
-
-    server: str
-    ca_path: str | None = None
-    ca_data: bytes | None = None
-    token: str | None = None
-    certificate_path: str | None = None
-    certificate_data: bytes | None = None
-    private_key_path: str | None = None
-    private_key_data: bytes | None = None
-    insecure: bool = False
-
-    def ssl_context(self) -> ssl.SSLContext | bool:
-        if self.insecure:
-            return False  # aiohttp: no certificate verification
-        ctx = ssl.create_default_context(
-            cafile=self.ca_path, cadata=_pem(self.ca_data).decode() if self.ca_data else None
-        )
-        if self.certificate_data and self.private_key_data:
-            # ssl loads a client key pair only from files: write them 0600, load, delete at
-            # once, so no key material outlives this call on disk.
-            with (
-                _private_file(_pem(self.certificate_data)) as cert,
-                _private_file(_pem(self.private_key_data)) as key,
-            ):
-                ctx.load_cert_chain(cert, key)
-        elif self.certificate_path and self.private_key_path:
-            ctx.load_cert_chain(self.certificate_path, self.private_key_path)
-        return ctx
-
-
-def _pem(data: bytes) -> bytes:
-    """Kubeconfig ``*-data`` fields are base64 of the PEM text (kopf passes them on as they
-    are); PEM given directly is taken as it is, as kopf's own client does."""
-    stripped = data.strip()
-    return stripped if stripped.startswith(b"-----BEGIN ") else base64.b64decode(stripped)
-
-
-@contextlib.contextmanager
-def _private_file(data: bytes) -> Iterator[str]:
-    fd, path = tempfile.mkstemp(prefix="gptoss-operator-", suffix=".pem")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        yield path
-    finally:
-        os.unlink(path)
 
 
 def resource_path(api_version: str, kind: str, namespace: str | None, name: str | None = None) -> str:

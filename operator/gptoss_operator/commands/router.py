@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from gptoss_operator.router import logs
     from gptoss_operator.router.app import RouterApp
     from gptoss_operator.router.config import ConfigError
+    from gptoss_operator.router.connections import ConnectionGuard, guarded_protocol
 
     # `*_created` series double the exposition size and nothing here reads them.
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -39,17 +40,20 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"gptoss-operator router: invalid configuration {args.config}: {e}", file=sys.stderr)
         return 2
+    guard = ConnectionGuard(app.metrics, lambda: app.runtime().config.server.connections)
     config = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
-        # uvloop + httptools measured fastest for this app (docs/router.md, "Server choice").
+        # uvloop + httptools measured fastest for this app (docs/router.md, "Server choice");
+        # the protocol is uvicorn's httptools one plus connection limits (router/connections.py).
         loop="uvloop",
-        http="httptools",
+        http=guarded_protocol(guard),
         lifespan="on",
         access_log=False,  # the router writes its own structured access log
         log_config=None,
-        # Longer than typical client pools keep idle connections, so clients rarely race a close.
+        # The keep-alive idle timeout is server.connections.idleTimeout (router/connections.py);
+        # uvicorn's own timer is replaced by it after each response.
         timeout_keep_alive=75,
         timeout_graceful_shutdown=30,
         server_header=False,

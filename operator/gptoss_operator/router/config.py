@@ -271,8 +271,18 @@ class KubernetesConfig(_Model):
     kubeconfig: str | None = Field(default=None, description="default: in-cluster service account")
 
 
+class ConnectionLimits(_Model):
+    """Client connection limits (router/connections.py, docs/router.md "Client connections")."""
+
+    max: int | None = Field(default=None, ge=1, description="default: from RLIMIT_NOFILE")
+    header_timeout: Duration = 10.0
+    idle_timeout: Duration = 75.0
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+
+
 class ServerConfig(_Model):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    connections: ConnectionLimits = Field(default_factory=ConnectionLimits)
     max_idle_connections_per_upstream: int = Field(default=512, ge=1)
     scrape: ScrapeConfig = Field(default_factory=ScrapeConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
@@ -312,6 +322,9 @@ def parse_config(text: str) -> RouterConfig:
         raw = yaml.load(text, Loader=_Yaml12Loader)  # a SafeLoader subclass: no object tags
     except yaml.YAMLError as e:
         raise ConfigError(f"not valid YAML/JSON: {e}") from None
+    except RecursionError:
+        # PyYAML's composer recurses per nesting level: '[' * 100000 would crash the caller.
+        raise ConfigError("not valid YAML/JSON: nested too deeply") from None
     if not isinstance(raw, dict):
         raise ConfigError("the file must hold a mapping with 'version' and 'routes'")
     if raw.get("version") != CONFIG_VERSION:
@@ -322,3 +335,5 @@ def parse_config(text: str) -> RouterConfig:
         return RouterConfig.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(describe_validation_error(e)) from None
+    except RecursionError:
+        raise ConfigError("the configuration is nested too deeply") from None

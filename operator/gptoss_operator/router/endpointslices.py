@@ -9,25 +9,21 @@ rotate) or a kubeconfig file (``server.kubernetes.kubeconfig``). The router need
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
-import os
 import ssl
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-import yaml
 
+from gptoss_operator import credentials
 from gptoss_operator.router.state import ServiceKey
 
 log = logging.getLogger("gptoss_operator.router.endpointslices")
 
-SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 # Server-side watch timeout: the API server ends the watch after this; we re-watch from the
 # last resourceVersion. Below the usual 30 min proxy/LB idle limits.
 WATCH_SECONDS = 240
@@ -55,57 +51,28 @@ class KubeAuth:
 
 
 def in_cluster_auth() -> KubeAuth:
-    host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT")
-    if not host or not port:
-        raise KubeConfigError("not running in a pod (KUBERNETES_SERVICE_HOST unset) and no kubeconfig given")
-    host = f"[{host}]" if ":" in host else host
-    ctx = ssl.create_default_context(cafile=os.path.join(SA_DIR, "ca.crt"))
-    return KubeAuth(f"https://{host}:{port}", ctx, token_file=os.path.join(SA_DIR, "token"))
+    try:
+        return _auth(credentials.in_cluster())
+    except credentials.CredentialsError as e:
+        raise KubeConfigError(str(e)) from None
 
 
 def kubeconfig_auth(path: str) -> KubeAuth:
-    """The current context of a kubeconfig: server, CA, and a token or client certificate."""
+    """The current context of a kubeconfig: server, CA, and a token or client certificate.
+
+    Inline client keys (``client-key-data``) are loaded through ``credentials.private_file``,
+    which unlinks the file before this returns: nothing secret stays on disk.
+    """
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = yaml.safe_load(f)
-        ctx_name = doc["current-context"]
-        context = next(c["context"] for c in doc["contexts"] if c["name"] == ctx_name)
-        cluster = next(c["cluster"] for c in doc["clusters"] if c["name"] == context["cluster"])
-        user: dict[str, Any] = next(
-            (u["user"] for u in doc.get("users", []) if u["name"] == context.get("user")), {}
-        )
-    except (OSError, KeyError, StopIteration, TypeError, yaml.YAMLError) as e:
+        return _auth(credentials.from_kubeconfig(path))
+    except credentials.CredentialsError as e:
+        raise KubeConfigError(str(e)) from None
+    except (OSError, ValueError, ssl.SSLError) as e:  # bad PEM/base64, unreadable CA file
         raise KubeConfigError(f"cannot use kubeconfig {path}: {type(e).__name__} {e}") from None
-    base = os.path.dirname(os.path.abspath(path))
-    server = cluster["server"].rstrip("/")
-    verify: ssl.SSLContext | bool = True
-    if server.startswith("https://"):
-        if cluster.get("insecure-skip-tls-verify"):
-            verify = False
-        else:
-            verify = ssl.create_default_context()
-            if "certificate-authority-data" in cluster:
-                verify.load_verify_locations(
-                    cadata=base64.b64decode(cluster["certificate-authority-data"]).decode()
-                )
-            elif "certificate-authority" in cluster:
-                verify.load_verify_locations(cafile=os.path.join(base, cluster["certificate-authority"]))
-            cert = _material(user, "client-certificate", base)
-            key = _material(user, "client-key", base)
-            if cert and key:
-                verify.load_cert_chain(cert, key)
-    return KubeAuth(server, verify, token=user.get("token"), token_file=user.get("tokenFile"))
 
 
-def _material(user: dict[str, Any], name: str, base: str) -> str | None:
-    if f"{name}-data" in user:
-        fd, tmp = tempfile.mkstemp(prefix="gptoss-router-", suffix=".pem")
-        with os.fdopen(fd, "wb") as f:
-            f.write(base64.b64decode(user[f"{name}-data"]))
-        return tmp
-    if name in user:
-        return os.path.join(base, str(user[name]))
-    return None
+def _auth(creds: credentials.Credentials) -> KubeAuth:
+    return KubeAuth(creds.server, creds.ssl_context(), token=creds.token, token_file=creds.token_path)
 
 
 def ready_urls(slices: Iterable[dict[str, Any]], port: str, scheme: str = "http") -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any
 from gptoss_operator.router import providers
 from gptoss_operator.router.asgi import Receive
 from gptoss_operator.router.errors import BadRequestError
+from gptoss_operator.router.pool import UpstreamError
 from gptoss_operator.router.selection import Api, BackendRuntime
 from gptoss_operator.router.sse import with_usage_requested
 
@@ -47,6 +48,9 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         raise BadRequestError(f"the request body is not valid JSON: {e}") from None
+    except RecursionError:
+        # json.loads recurses per nesting level; a body of 100,000 '[' raises this.
+        raise BadRequestError("the request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise BadRequestError("the request body must be a JSON object")
     return body
@@ -66,19 +70,31 @@ def encode_for(body: dict[str, Any], raw: bytes, b: BackendRuntime, api: Api, in
     return json.dumps(new, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def lower_headers(scope: dict[str, Any]) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+def header_values(scope: dict[str, Any]) -> dict[str, list[str]]:
+    """Lower-case name -> every value sent, in order: a repeated header keeps all its lines
+    (residency matching must see each of them, not the last one)."""
+    out: dict[str, list[str]] = {}
+    for k, v in scope["headers"]:
+        out.setdefault(k.decode("latin-1").lower(), []).append(v.decode("latin-1"))
+    return out
 
 
 def request_id_of(scope: dict[str, Any]) -> str:
     for k, v in scope["headers"]:
         if k == b"x-request-id" and 0 < len(v) <= 128 and v.isascii():
-            return str(v.decode())
+            text = str(v.decode())
+            if text.isprintable():  # it is sent upstream: no control characters
+                return text
     return os.urandom(8).hex()
 
 
 def stream_error_event(model: str, e: BaseException) -> bytes:
-    kind = "idle timeout" if isinstance(e, TimeoutError) else "upstream connection lost"
+    if isinstance(e, TimeoutError):
+        kind = "idle timeout"
+    elif isinstance(e, UpstreamError):
+        kind = "upstream connection lost"
+    else:
+        kind = "internal router error"
     payload = {
         "error": {
             "message": f"{kind} while streaming {model}",

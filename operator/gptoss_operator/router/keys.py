@@ -3,6 +3,12 @@
 A key is held in memory only; it is never logged, never part of a repr, never echoed in an
 error. Errors name the *file*, not its content. Kubernetes updates a mounted Secret by swapping a
 symlink, so change detection uses ``stat`` of the resolved path (inode, size, mtime).
+
+A key goes into an upstream request head (``Authorization: Bearer KEY`` or ``api-key: KEY``),
+so a file is accepted only when it holds one token of printable ASCII: a second line, a CR or LF,
+or any other control character would otherwise become a header of its own (header injection),
+and whitespace inside would not be a token. Surrounding whitespace (the usual trailing newline)
+is dropped.
 """
 
 from __future__ import annotations
@@ -46,5 +52,20 @@ class KeyStore:
         if not key:
             self._cache.pop(path, None)
             return KeyResult(None, f"API key file {path} is empty")
+        problem = key_problem(key)
+        if problem is not None:
+            self._cache.pop(path, None)
+            return KeyResult(None, f"API key file {path} {problem}")
         self._cache[path] = (sig, key)
         return KeyResult(key, None, changed=cached is None or cached[1] != key)
+
+
+def key_problem(key: str) -> str | None:
+    """Why ``key`` (already stripped) cannot go into a header, without quoting any of it."""
+    if any(c in "\r\n" for c in key):
+        return "holds more than one line; expected one token"
+    if any(c.isspace() for c in key):
+        return "holds whitespace inside the key; expected one token"
+    if not all("\x21" <= c <= "\x7e" for c in key):
+        return "holds control or non-ASCII characters; expected one token of printable ASCII"
+    return None

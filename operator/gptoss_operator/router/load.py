@@ -8,7 +8,7 @@ Stale-scrape policy (docs/router.md, "Load and staleness"):
   own in-flight count, and is never excluded for staleness alone (that is passive health's job);
 * for overflow a stale endpoint has *no headroom*: a pool whose samples are all stale counts
   as saturated and spills (fail-open towards serving, unlike the EPP default that turned stale
-  metrics into HTTP 500s, router-anchors.md pain point 8).
+  metrics into HTTP 500s on single-pod pools).
 """
 
 from __future__ import annotations

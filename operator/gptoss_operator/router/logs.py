@@ -38,6 +38,12 @@ def setup(level: str = "info", access_log: bool = True) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    # uvicorn's own messages (startup, protocol errors, anything an app lets escape) go through
+    # the same JSON formatter: no plain-text line or bare traceback on stderr.
+    server = logging.getLogger("uvicorn")
+    server.handlers[:] = [handler]
+    server.setLevel(level.upper())
+    server.propagate = False
     logging.getLogger("gptoss_operator.router.access").setLevel(
         logging.INFO if access_log else logging.WARNING
     )

@@ -165,5 +165,24 @@ class RouterMetrics:
             registry=registry,
         )
 
+        self.connections_open = Gauge(
+            "gptoss_router_connections_open",
+            "Client connections open now",
+            registry=registry,
+        )
+        self.connections_closed = Counter(
+            "gptoss_router_connections_closed",
+            "Client connections the router closed without a request in progress "
+            "(header_timeout, idle_timeout, evicted, header_too_large)",
+            ["reason"],
+            registry=registry,
+        )
+        self.connections_rejected = Counter(
+            "gptoss_router_connections_rejected",
+            "Client connections refused with a 503 on arrival (limit: at the cap, all busy)",
+            ["reason"],
+            registry=registry,
+        )
+
     def attach_state(self, view: Callable[[], StateView]) -> None:
         self.registry.register(StateCollector(view))

@@ -42,8 +42,27 @@ class UpstreamConnectError(UpstreamError):
     pass
 
 
+class UpstreamConnectTimeout(UpstreamConnectError):
+    """The connection (TCP, and TLS for https) did not complete within the connect timeout."""
+
+
 class UpstreamClosedError(UpstreamError):
     pass
+
+
+class UnsafeHeaderError(ValueError):
+    """A header the router was about to send holds CR, LF or NUL (it would split the head)."""
+
+
+_HEAD_BREAKERS = frozenset("\r\n\x00")
+
+
+def _check_head_field(text: str, what: str) -> str:
+    # Defence in depth: every value written into a request head is checked here, whatever
+    # validated it before (key files, request ids, configuration), so none can inject a header.
+    if not _HEAD_BREAKERS.isdisjoint(text):
+        raise UnsafeHeaderError(f"refusing to send {what} with a CR, LF or NUL in it")
+    return text
 
 
 @lru_cache(maxsize=1024)
@@ -258,7 +277,7 @@ class Pool:
                     server_hostname=host if tls else None,
                 )
         except TimeoutError:
-            raise UpstreamConnectError(f"connect timeout after {timeout:g}s") from None
+            raise UpstreamConnectTimeout(f"connect timeout after {timeout:g}s") from None
         except OSError as e:
             raise UpstreamConnectError(f"connect error: {e.strerror or e}") from None
         return proto
@@ -269,8 +288,12 @@ class Pool:
         """Send; return once the status line and headers arrived (the caller bounds the wait)."""
         host, port, tls, target, hostport = split_url(url)
         key = (host, port, tls)
+        _check_head_field(target + hostport, "the request target")
         head = [f"POST {target} HTTP/1.1\r\nhost: {hostport}\r\ncontent-length: {len(body)}\r\n"]
-        head.extend(f"{k}: {v}\r\n" for k, v in headers)
+        head.extend(
+            f"{_check_head_field(k, 'a header name')}: {_check_head_field(v, f'header {k}')}\r\n"
+            for k, v in headers
+        )
         head.append("\r\n")
         payload = "".join(head).encode("latin-1") + body
         for _ in range(2):

@@ -10,6 +10,7 @@ flavors that need it, the reasoning key is renamed (providers.rewrite_response_b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -25,7 +26,7 @@ from gptoss_operator.router.errors import BadRequestError, ModelNotFoundError, R
 from gptoss_operator.router.exchange import (
     DisconnectWatcher,
     encode_for,
-    lower_headers,
+    header_values,
     parse_body,
     request_id_of,
     stream_error_event,
@@ -45,6 +46,7 @@ from gptoss_operator.router.selection import (
 )
 from gptoss_operator.router.sse import (
     EventFramer,
+    Usage,
     inspect_event,
     usage_from_object,
     wants_usage_injection,
@@ -71,7 +73,13 @@ class Outcome:
     status: str = "0"
     attempts: int = 0
     stream: bool = False
+    started: bool = False  # the response head went to the client: no error answer any more
     failures: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _LastUsage:
+    value: Usage | None = None
 
 
 class Proxy:
@@ -100,10 +108,17 @@ class Proxy:
         except RouterError as e:
             out.status = str(e.status)
             await send_error(send, e, request_id=request_id, backend=out.backend)
+        except Exception as e:
+            # Whatever went wrong, the client gets an OpenAI-shaped answer (never uvicorn's
+            # plain-text 500) and the log gets JSON lines (never a bare traceback).
+            await self._internal_error(send, out, e)
         finally:
             self._child(self._metrics.requests, out.route, out.backend, out.status).inc()
-            if log.isEnabledFor(logging.INFO):
-                log.info(
+            # A broken stream or an internal error is logged even with --no-access-log.
+            level = logging.WARNING if out.status in ("aborted", "500") else logging.INFO
+            if log.isEnabledFor(level):
+                log.log(
+                    level,
                     "request",
                     extra={
                         "request_id": request_id,
@@ -117,6 +132,22 @@ class Proxy:
                         "duration_ms": round((time.perf_counter() - t0) * 1000, 3),
                     },
                 )
+
+    async def _internal_error(self, send: Send, out: Outcome, e: Exception) -> None:
+        log.error(
+            "internal error while handling a request",
+            exc_info=(type(e), e, e.__traceback__),
+            extra={"request_id": out.request_id, "route": out.route},
+        )
+        if out.started:
+            out.status = "aborted"
+            return
+        out.status = "500"
+        err = RouterError(f"internal router error ({type(e).__name__}); request id {out.request_id}")
+        try:
+            await send_error(send, err, request_id=out.request_id, backend=out.backend)
+        except Exception:  # the client is gone or the head went out after all
+            out.status = "aborted"
 
     async def _handle(
         self,
@@ -144,7 +175,7 @@ class Proxy:
         out.stream = bool(body.get("stream"))
         cluster_only: str | None = None
         if runtime.config.residency:
-            rule = residency_rule(runtime.config.residency, model, lower_headers(scope))
+            rule = residency_rule(runtime.config.residency, model, header_values(scope))
             if rule is not None and rule.allow == "cluster":
                 cluster_only = rule_label(rule, runtime.config.residency.index(rule))
         now = self._clock()
@@ -228,7 +259,7 @@ class Proxy:
             now=self._clock(),
             failures_to_eject=health.failures_to_eject,
             cooldown=health.cooldown,
-            immediate=f.kind is FailureKind.CONNECT_ERROR,
+            immediate=f.eject_now,
             retry_after=f.retry_after if f.kind is FailureKind.RATE_LIMITED else None,
         )
         kind = f.kind.value if f.kind is not None else "other"
@@ -299,41 +330,71 @@ class Proxy:
                 self._count_usage(body, route, b)
             headers.append((b"content-length", str(len(body)).encode()))
             watcher.stop()
+            out.started = True
             await send({"type": "http.response.start", "status": up.status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             self._child(m.latency, route.model, b.name).observe(time.perf_counter() - t0)
             return
         self._child(m.ttft, route.model, b.name).observe(time.perf_counter() - t0)
         headers += [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+        out.started = True
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         framer = EventFramer()
         idle = route.config.timeouts.idle
+        usage = _LastUsage()
         try:
-            await self._forward(framer.feed(up.first), send, route, b, strip_usage, rewrite)
+            await self._forward(framer.feed(up.first), send, b, strip_usage, rewrite, usage)
             async for chunk in up.rest(idle):
-                await self._forward(framer.feed(chunk), send, route, b, strip_usage, rewrite)
+                await self._forward(framer.feed(chunk), send, b, strip_usage, rewrite, usage)
             tail = framer.flush()
             watcher.stop()
             await send({"type": "http.response.body", "body": tail})
         except (UpstreamError, TimeoutError) as e:
             # After the first byte there is no fallback: end the stream with an error event
             # (the openai client raises APIError on it) instead of a silent truncation.
-            out.status = "aborted"
-            out.failures.append(f"{b.name}: stream broken after first byte: {type(e).__name__}")
-            watcher.stop()
-            await send({"type": "http.response.body", "body": stream_error_event(route.config.model, e)})
+            await self._cut(send, out, route, b, watcher, e)
+        except Exception as e:
+            # A bug must not leave a truncated 200 either: same event, status and log line.
+            log.error(
+                "internal error while streaming",
+                exc_info=(type(e), e, e.__traceback__),
+                extra={"request_id": out.request_id, "route": out.route, "backend": b.name},
+            )
+            await self._cut(send, out, route, b, watcher, e)
         finally:
             await up.aclose()
+            # Counted once per response, from the last usage seen: vLLM's continuous usage
+            # stats (stream_options.continuous_usage_stats, --enable-force-include-usage) put
+            # the cumulative usage on every chunk.
+            if usage.value is not None:
+                u = usage.value
+                self._tokens(route, b, u.prompt_tokens, u.completion_tokens, u.reasoning_tokens)
         self._child(m.latency, route.model, b.name).observe(time.perf_counter() - t0)
+
+    async def _cut(
+        self,
+        send: Send,
+        out: Outcome,
+        route: RouteRuntime,
+        b: BackendRuntime,
+        watcher: DisconnectWatcher,
+        e: BaseException,
+    ) -> None:
+        out.status = "aborted"
+        out.failures.append(f"{b.name}: stream broken after first byte: {type(e).__name__}")
+        watcher.stop()
+        # If the client is gone too, the send fails; the access line still says "aborted".
+        with contextlib.suppress(Exception):
+            await send({"type": "http.response.body", "body": stream_error_event(route.config.model, e)})
 
     async def _forward(
         self,
         events: list[bytes],
         send: Send,
-        route: RouteRuntime,
         b: BackendRuntime,
         strip: bool,
         rewrite: bool,
+        usage: _LastUsage,
     ) -> None:
         if not events:
             return
@@ -341,13 +402,7 @@ class Proxy:
         for ev in events:
             seen = inspect_event(ev)
             if seen.usage is not None:
-                self._tokens(
-                    route,
-                    b,
-                    seen.usage.prompt_tokens,
-                    seen.usage.completion_tokens,
-                    seen.usage.reasoning_tokens,
-                )
+                usage.value = seen.usage
                 if strip and seen.is_usage_chunk:
                     continue
             kept.append(providers.rewrite_response_bytes(ev, b.flavor) if rewrite else ev)
@@ -359,7 +414,7 @@ class Proxy:
             return
         try:
             obj = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return
         u = usage_from_object(obj)
         if u is not None:

@@ -96,16 +96,40 @@ class NoBackendError(Exception):
 
 
 def residency_rule(
-    rules: Sequence[ResidencyRule], model: str, headers: Mapping[str, str]
+    rules: Sequence[ResidencyRule], model: str, headers: Mapping[str, Sequence[str]]
 ) -> ResidencyRule | None:
-    """The first rule matching the request, if any. ``headers`` has lower-case names."""
+    """The first rule matching the request, if any. ``headers`` maps lower-case names to every
+    value the client sent (one per header line).
+
+    Fail-closed over repeated headers (docs/router.md, "Residency"): a header sent more than
+    once, or as a comma-separated list, matches an ``allow: cluster`` rule when *any* of its
+    values equals the rule's, and an ``allow: any`` rule only when *every* value does. So
+    ``x-data-class: restricted`` followed by ``x-data-class: public`` is restricted whatever the
+    order of the lines or of the rules.
+    """
     for rule in rules:
         m = rule.match
         if m.models is not None and model not in m.models:
             continue
-        if all(headers.get(k) == v for k, v in m.headers.items()):
+        test = _any_value_is if rule.allow == "cluster" else _every_value_is
+        if all(test(headers.get(k, ()), v) for k, v in m.headers.items()):
             return rule
     return None
+
+
+def _elements(values: Sequence[str]) -> list[str]:
+    # RFC 9110 section 5.3: repeated field lines are equivalent to one comma-separated list.
+    return [e.strip() for v in values for e in v.split(",")]
+
+
+def _any_value_is(values: Sequence[str], wanted: str) -> bool:
+    return wanted in values or wanted in _elements(values)
+
+
+def _every_value_is(values: Sequence[str], wanted: str) -> bool:
+    if not values:
+        return False
+    return all(v == wanted for v in values) or all(e == wanted for e in _elements(values))
 
 
 def rule_label(rule: ResidencyRule, index: int | None = None) -> str:

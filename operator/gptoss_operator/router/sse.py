@@ -97,7 +97,7 @@ def inspect_event(event: bytes) -> Inspected:
         return Inspected(None, False)
     try:
         obj = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         return Inspected(None, False)
     usage = usage_from_object(obj)
     chunk = (

@@ -15,7 +15,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from gptoss_operator.router.config import FailureKind, Timeouts
-from gptoss_operator.router.pool import Pool, Response, UpstreamClosedError, UpstreamConnectError
+from gptoss_operator.router.pool import (
+    Pool,
+    Response,
+    UnsafeHeaderError,
+    UpstreamClosedError,
+    UpstreamConnectError,
+    UpstreamConnectTimeout,
+)
 from gptoss_operator.router.selection import Attempt
 
 # Retry-After is honoured up to this long: a provider asking for an hour is treated as "down
@@ -41,12 +48,16 @@ class AttemptFailure(Exception):
         *,
         answer: UpstreamAnswer | None = None,
         retry_after: float | None = None,
+        eject_now: bool = False,
     ) -> None:
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
         self.answer = answer
         self.retry_after = retry_after
+        # Passive health ejects at once (not after failuresToEject) for failures that are
+        # certain: no connection (refused or timed out) and 429 (docs/router.md, "Fallback").
+        self.eject_now = eject_now
 
 
 def upstream_url(attempt: Attempt, path: str) -> str:
@@ -59,7 +70,8 @@ def upstream_url(attempt: Attempt, path: str) -> str:
 def request_headers(attempt: Attempt, request_id: str) -> list[tuple[str, str]]:
     headers = [
         ("content-type", "application/json"),
-        # Identity keeps the SSE bytes forwardable as they are (no gzip, router-anchors.md 6).
+        # Identity keeps the SSE bytes forwardable as they are: a gzip-encoded stream could not be
+        # inspected and forwarded one event at a time.
         ("accept-encoding", "identity"),
         ("user-agent", "gptoss-router"),
         ("x-request-id", request_id),
@@ -106,12 +118,17 @@ class Upstream:
         """The remaining chunks as they arrive; TimeoutError when one takes longer than ``idle``."""
         if self._iter is None:
             return
-        loop = asyncio.get_running_loop()
-        async with asyncio.timeout(idle) as deadline:
-            async for chunk in self._iter:
-                if chunk:
-                    yield chunk
-                deadline.reschedule(loop.time() + idle)
+        # The timeout covers only the wait for the upstream's next chunk: time the caller
+        # spends handing a chunk to a slow client is not upstream idleness.
+        it = self._iter
+        while True:
+            try:
+                async with asyncio.timeout(idle):
+                    chunk = await anext(it)
+            except StopAsyncIteration:
+                return
+            if chunk:
+                yield chunk
 
     async def aclose(self) -> None:
         self.response.close()
@@ -154,6 +171,7 @@ async def open_attempt(
                         "429 rate limited",
                         answer=answer,
                         retry_after=parse_retry_after(retry_header),
+                        eject_now=True,
                     )
                 raise AttemptFailure(FailureKind.SERVER_ERROR, f"HTTP {status}", answer=answer)
             if not stream or status != 200:
@@ -171,8 +189,16 @@ async def open_attempt(
     except TimeoutError:
         _close(response)
         raise AttemptFailure(FailureKind.TIMEOUT, f"no first byte within {timeouts.first_byte:g}s") from None
+    except UpstreamConnectTimeout as e:
+        # A connect timeout is a `timeout` (the trigger covers "connect took longer than
+        # timeouts.connect"), so `fallback.on: [timeout]` falls back on it; like a refused
+        # connection it ejects the endpoint at once.
+        raise AttemptFailure(FailureKind.TIMEOUT, str(e), eject_now=True) from None
     except UpstreamConnectError as e:
-        raise AttemptFailure(FailureKind.CONNECT_ERROR, str(e)) from None
+        raise AttemptFailure(FailureKind.CONNECT_ERROR, str(e), eject_now=True) from None
+    except UnsafeHeaderError as e:
+        # Nothing was sent; not a reason to try another backend with the same headers.
+        raise AttemptFailure(None, str(e)) from None
     except UpstreamClosedError as e:
         # The connection broke before the answer was complete (dropped, reset, bad framing):
         # no byte has reached the client, so it is treated like a connect error.

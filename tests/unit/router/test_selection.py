@@ -200,12 +200,40 @@ residency:
 
     def test_first_matching_rule_decides(self) -> None:
         rules = self.rules()
-        hit = residency_rule(rules, "m", {"x-data-class": "restricted"})
+        hit = residency_rule(rules, "m", {"x-data-class": ["restricted"]})
         assert hit is not None
         assert hit.allow == "cluster"
         assert rule_label(hit, 1) == "x-data-class=restricted"
-        first = residency_rule(rules, "m", {"x-tenant": "acme", "x-data-class": "restricted"})
+        first = residency_rule(rules, "m", {"x-tenant": ["acme"], "x-data-class": ["restricted"]})
         assert first is not None
         assert first.allow == "any"
-        assert residency_rule(rules, "other-model", {"x-tenant": "acme"}) is None
-        assert residency_rule(rules, "m", {"x-data-class": "public"}) is None
+        assert residency_rule(rules, "other-model", {"x-tenant": ["acme"]}) is None
+        assert residency_rule(rules, "m", {"x-data-class": ["public"]}) is None
+
+    def test_repeated_header_values_fail_closed(self) -> None:
+        rules = parse_config(
+            """
+version: 1
+routes: [{model: m, backends: [{name: a, cluster: {endpoints: ["http://a:1"]}}]}]
+residency:
+- {name: public, match: {headers: {x-data-class: public}}, allow: any}
+- {name: restricted, match: {headers: {x-data-class: restricted}}, allow: cluster}
+"""
+        ).residency
+        restricted = [
+            ["restricted", "public"],
+            ["public", "restricted"],
+            ["public, restricted"],
+            ["restricted,public"],
+            ["public", "public,restricted"],
+        ]
+        for values in restricted:
+            hit = residency_rule(rules, "m", {"x-data-class": values})
+            assert hit is not None, values
+            assert hit.allow == "cluster", values
+        # Only a request whose every value is public is exempted by the allow: any rule.
+        hit = residency_rule(rules, "m", {"x-data-class": ["public", "public"]})
+        assert hit is not None
+        assert hit.name == "public"
+        assert residency_rule(rules, "m", {"x-data-class": ["other", "public"]}) is None
+        assert residency_rule(rules, "m", {}) is None
