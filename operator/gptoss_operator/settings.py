@@ -10,10 +10,13 @@
 | GPTOSS_SHM_SIZE | (env only) | 16Gi (/dev/shm for NCCL between TP ranks) |
 | GPTOSS_RELIST_SECONDS | (env only) | 60 (full relist: catches deletions a watch missed) |
 | GPTOSS_ROUTER_IMAGE | (env only) | this operator's own image at its version (runs RoutePolicy routers) |
+| GPTOSS_GPU_PRODUCT_LABEL_KEYS | (env only) | JSON {vendor: node label key}, e.g. {"nvidia": "nvidia.com/gpu.product"} |
+| GPTOSS_GPU_PRODUCT_LABEL_VALUES | (env only) | JSON {GPU type: [label values]}, replacing the catalog's values for that type |
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Final
@@ -72,7 +75,17 @@ class OperatorSettings(BaseModel):
             images["nvidia"] = env["GPTOSS_IMAGE_NVIDIA"]
         if env.get("GPTOSS_IMAGE_AMD"):
             images["amd"] = env["GPTOSS_IMAGE_AMD"]
-        values["planner"] = DEFAULT_SETTINGS.model_copy(update={"images": images})
+        planner: dict[str, object] = DEFAULT_SETTINGS.model_dump() | {"images": images}
+        # The Helm chart's gpuProductLabels values arrive as JSON; the planner model validates
+        # them (unknown vendors or GPU types are refused at start, not at the first plan).
+        if env.get("GPTOSS_GPU_PRODUCT_LABEL_KEYS"):
+            keys = dict(DEFAULT_SETTINGS.product_label_keys) | json.loads(
+                env["GPTOSS_GPU_PRODUCT_LABEL_KEYS"]
+            )
+            planner["product_label_keys"] = keys
+        if env.get("GPTOSS_GPU_PRODUCT_LABEL_VALUES"):
+            planner["product_label_values"] = json.loads(env["GPTOSS_GPU_PRODUCT_LABEL_VALUES"])
+        values["planner"] = PlannerSettings.model_validate(planner)
         return cls.model_validate(values)
 
     def endpoint(self, name: str, namespace: str, port: int | None = None) -> str:

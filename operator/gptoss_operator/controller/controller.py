@@ -104,6 +104,12 @@ class Controller:
         self.crd_lost: str | None = None
         self.registry = kopf.OperatorRegistry()
         self._register()
+        metrics.watch_objects(
+            lambda: {
+                kinds.MODEL_DEPLOYMENT.kind: list(self.store.model_deployments.values()),
+                kinds.ROUTE_POLICY.kind: list(self.store.route_policies.values()),
+            }
+        )
 
     def _client(self) -> KubeAPI:
         if self.api is None:
