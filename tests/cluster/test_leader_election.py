@@ -92,12 +92,12 @@ def test_standby_takes_over_a_killed_leader_and_the_batch_converges(
         b_writes_while_standby = total_writes(b)
 
         # Record the Lease's holders until op-b holds it.
-        history = []
+        history: list[str] = []
 
         def b_leads() -> bool:
             spec = holder(cluster, "failover")
             if not history or history[-1] != spec.get("holderIdentity"):
-                history.append(spec.get("holderIdentity"))
+                history.append(str(spec.get("holderIdentity")))
             return str(spec.get("holderIdentity", "")).startswith("op-b_")
 
         wait_for(b_leads, timeout=40, what="op-b to take the lease", interval=0.1)
