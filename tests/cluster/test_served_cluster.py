@@ -90,11 +90,12 @@ def running_pod(cluster: LocalCluster, namespace: str, selector: str) -> dict[st
 
 
 def wait_answering(cluster: LocalCluster, url: str, timeout: float = 30) -> None:
-    assert cluster.netns is not None
+    netns = cluster.netns
+    assert netns is not None
 
     def probe() -> bool:
         try:
-            return http(cluster.netns, "GET", url, timeout=2).status_code == 200  # type: ignore[arg-type]
+            return http(netns, "GET", url, timeout=2).status_code == 200
         except Exception as e:  # connection refused while the process starts
             raise AssertionError(f"{type(e).__name__}: {e}") from None
 
@@ -262,7 +263,7 @@ def test_router_pod_serves_from_its_configmap(served_cluster: LocalCluster, serv
         r = chat(served_cluster, base)
         if r.status_code != 200:
             raise AssertionError(f"{r.status_code} {r.text[:300]}")
-        return r.json()["model"] == MODEL
+        return bool(r.json()["model"] == MODEL)
 
     wait_for(routed, timeout=30, what="a chat completion through the router pod")
     stats = http(netns, "GET", f"http://{sim_ip}:8000/admin/stats").json()
