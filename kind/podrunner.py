@@ -442,6 +442,7 @@ class Runner:
         self.kwok_nodes: dict[str, bool] = {}
         self.tokens = TokenCache()
         self.ignored: set[str] = set()
+        self.created: list[Path] = []  # mount points this runner made on the host file system
         self.api_port = httpx.URL(api.server).port or 443
 
     def on_kwok_node(self, pod: Json) -> bool:
@@ -598,38 +599,68 @@ class Runner:
 
     def in_mount_namespace(self, w: Worker, argv: list[str]) -> list[str]:
         """Run ``argv`` in a private mount namespace with the volumes bind-mounted at their
-        mountPaths, so the container sees the paths its spec names. Missing mount points are
-        created (empty) on the host file system: a bind mount needs one."""
+        mountPaths, so the container sees the paths its spec names (the host sees nothing)."""
         if not w.mounts:
             return argv
         steps = []
         for src, dst, is_file in w.mounts:
-            d = shlex.quote(dst)
-            make = f"mkdir -p $(dirname {d}) && touch {d}" if is_file else f"mkdir -p {d}"
-            steps.append(f"{make} && mount --bind {shlex.quote(str(src))} {d}")
+            self.ensure_mountpoint(Path(dst), is_file)
+            steps.append(f"mount --bind {shlex.quote(str(src))} {shlex.quote(dst)}")
         script = " && ".join(steps) + ' && exec "$@"'
         return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", *argv]
 
+    def ensure_mountpoint(self, dst: Path, is_file: bool) -> None:
+        """A bind mount needs an existing target: missing ones are created on the host file
+        system, empty, remembered, and removed once no pod of this runner mounts there."""
+        missing = []
+        d = dst.parent if is_file else dst
+        while not d.exists():
+            missing.append(d)
+            d = d.parent
+        for d in reversed(missing):
+            d.mkdir()
+            self.created.append(d)
+        if is_file and not dst.exists():
+            dst.touch()
+            self.created.append(dst)
+
+    def remove_unused_mountpoints(self) -> None:
+        # Never while a process may still mount there: removing a directory that is a mount
+        # point in another mount namespace detaches that mount (Linux >= 3.18).
+        used = [Path(dst) for w in self.workers.values() for _, dst, _ in w.mounts]
+        for path in sorted(self.created, key=lambda p: len(p.parts), reverse=True):
+            if any(u == path or path in u.parents for u in used):
+                continue
+            with contextlib.suppress(OSError):  # not empty (someone else wrote there): keep it
+                if path.is_dir():
+                    path.rmdir()
+                elif path.stat().st_size == 0:
+                    path.unlink()
+            if not path.exists() and not path.is_symlink():
+                self.created.remove(path)
+
     def stop(self, w: Worker, why: str, grace: float = 10.0) -> None:
-        if w.proc is None:
-            return
-        grace = min(grace, float(w.pod["spec"].get("terminationGracePeriodSeconds", 30)))
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(w.proc.pid, signal.SIGTERM)
-        try:
-            w.proc.wait(grace)
-        except subprocess.TimeoutExpired:
+        """Stop ``w`` (already removed from ``workers``) and drop its files."""
+        if w.proc is not None:
+            grace = min(grace, float(w.pod["spec"].get("terminationGracePeriodSeconds", 30)))
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(w.proc.pid, signal.SIGKILL)
-            w.proc.wait()
-        log(f"{w.key} ({pod_ref(w.pod)}): stopped ({why})")
-        w.proc = None
+                os.killpg(w.proc.pid, signal.SIGTERM)
+            try:
+                w.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(w.proc.pid, signal.SIGKILL)
+                w.proc.wait()
+            log(f"{w.key} ({pod_ref(w.pod)}): stopped ({why})")
+            w.proc = None
         shutil.rmtree(w.pod_dir / "volumes", ignore_errors=True)
+        self.remove_unused_mountpoints()
 
     def stop_all(self) -> None:
-        for w in list(self.workers.values()):
-            self.stop(w, "pod runner stopping", grace=5.0)
+        workers = list(self.workers.values())
         self.workers.clear()
+        for w in workers:
+            self.stop(w, "pod runner stopping", grace=5.0)
 
 
 def pod_ref(pod: Json) -> str:

@@ -10,13 +10,15 @@ import ipaddress
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.support.cluster import LocalCluster, wait_for
+from tests.support.cluster import CLUSTER_SCRIPT, LocalCluster, wait_for
 from tests.support.netns import http, port_open
 
 POD_CIDR = ipaddress.ip_network("10.0.0.0/16")  # kind/cluster.py POD_CIDR
@@ -25,6 +27,7 @@ MAX_MODEL_LEN = 64
 # A GPU pool of kind/nodes.yaml (tainted like real GPU pools).
 GPU_NODE = {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
 ROUTER_PORT = 8080
+MOUNT_POINT = Path("/etc/router")
 
 
 def runner_log(cluster: LocalCluster) -> str:
@@ -249,6 +252,7 @@ def test_router_pod_serves_from_its_configmap(served_cluster: LocalCluster, serv
     netns = served_cluster.netns
     assert netns is not None
     ns = served_namespace
+    mount_point_existed = MOUNT_POINT.exists()
     served_cluster.apply(vllm_deployment("oss"), ns)
     sim_ip = running_pod(served_cluster, ns, "app=oss")["status"]["podIP"]
     served_cluster.apply(router_objects(ns, router_config(ns)), ns)
@@ -287,6 +291,15 @@ def test_router_pod_serves_from_its_configmap(served_cluster: LocalCluster, serv
     r = chat(served_cluster, base, model="alias")
     assert r.status_code == 200, r.text
     assert router["metadata"]["name"] == running_pod(served_cluster, ns, "app=router")["metadata"]["name"]
+
+    # The mount is private to the router's mount namespace: the host's /etc/router (a mount
+    # point the runner had to create) shows nothing, and goes once the pod is gone.
+    assert list(MOUNT_POINT.iterdir()) == []
+    served_cluster.kubectl("delete", "deployment", "router", "-n", ns, "--wait=false")
+    wait_for(lambda: not port_open(netns, router["status"]["podIP"], ROUTER_PORT), timeout=30,
+             what="the router pod's port to close")  # fmt: skip
+    if not mount_point_existed:
+        wait_for(lambda: not MOUNT_POINT.exists(), timeout=15, what=f"{MOUNT_POINT} to be removed")
 
 
 def bare_vllm_pod(name: str) -> dict[str, Any]:
@@ -330,3 +343,26 @@ def test_a_crashed_process_is_restarted(served_cluster: LocalCluster, served_nam
     # restartPolicy Always: the runner starts it again (a new process) at the same pod IP.
     wait_answering(served_cluster, f"http://{ip}:8000/health")
     assert simulator_pid("crash") not in (None, pid)
+
+
+def test_kind_cluster_exec_runs_inside_the_namespace(
+    served_cluster: LocalCluster, served_namespace: str
+) -> None:
+    """`kind/cluster exec` is the user's way in: kubectl and pod IPs work there."""
+    served_cluster.apply(bare_vllm_pod("viaexec"), served_namespace)
+    ip = running_pod(served_cluster, served_namespace, "pod=viaexec")["status"]["podIP"]
+    wait_answering(served_cluster, f"http://{ip}:8000/health")
+    script = (
+        "import json, urllib.request; "
+        f"print(json.load(urllib.request.urlopen('http://{ip}:8000/v1/models'))['data'][0]['id'])"
+    )
+    exec_ = [str(CLUSTER_SCRIPT), "exec", "--name", served_cluster.name, "--"]
+    out = subprocess.run([*exec_, sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == MODEL
+    got = subprocess.run(
+        [*exec_, "kubectl", "get", "pod", "viaexec", "-n", served_namespace, "-o", "jsonpath={.status.podIP}"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == ip
