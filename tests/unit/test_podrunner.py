@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ def pr() -> ModuleType:
     return module
 
 
-def pod(ip: str = "10.0.3.4") -> dict:
+def pod(ip: str = "10.0.3.4") -> dict[str, Any]:
     return {"metadata": {"name": "p", "namespace": "ns", "uid": "u"}, "spec": {}, "status": {"podIP": ip}}
 
 
