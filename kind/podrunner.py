@@ -659,6 +659,10 @@ class Runner:
     def stop_all(self) -> None:
         workers = list(self.workers.values())
         self.workers.clear()
+        for w in workers:  # all at once first: the grace periods then overlap
+            if w.proc is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(w.proc.pid, signal.SIGTERM)
         for w in workers:
             self.stop(w, "pod runner stopping", grace=5.0)
 
