@@ -591,7 +591,11 @@ def wait_default_serviceaccount(
 def down(name: str) -> None:
     c = Cluster(name)
     state = c.load_state()
-    pids = state["pids"]
+    pids = dict(state["pids"])
+    if "podrunner" in pids:
+        # First, and alone: it stops its pod processes and cleans up after them while the
+        # API server still answers.
+        stop_pids({"podrunner": pids.pop("podrunner")}, timeout=30)
     stop_pids(pids)
     netns = state.get("netns") or (
         str(NETNS_DIR / netns_name(name)) if (NETNS_DIR / netns_name(name)).exists() else None
@@ -600,7 +604,7 @@ def down(name: str) -> None:
         remove_netns(Path(netns))
     if c.dir.exists():
         shutil.rmtree(c.dir, ignore_errors=True)
-    log(f"cluster {name!r} stopped" if pids else f"cluster {name!r} was not running")
+    log(f"cluster {name!r} stopped" if state["pids"] else f"cluster {name!r} was not running")
 
 
 def rss_mib(pid: int) -> float:

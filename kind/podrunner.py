@@ -7,8 +7,9 @@ local), plays the kubelet's part for two kinds of containers:
 - vLLM containers (image contains ``vllm``, or ``vllm serve`` / ``--served-model-name`` in the
   command line): the project's vLLM simulator (``gptoss_operator.simulators.vllm``) bound to
   podIP:port, serving the container's ``--served-model-name`` with its ``--max-model-len``.
-- The project's own containers (command line starting with ``gptoss-operator``): this
-  checkout's ``gptoss-operator`` with the container's arguments and environment, in a private
+- The project's own containers (command line starting with ``gptoss-operator``, or
+  ``python -m gptoss_operator...`` such as the hosted-provider simulator): this checkout's
+  ``gptoss-operator`` (or its venv's python) with the container's arguments and environment, in a private
   mount namespace where the pod's ConfigMap, Secret, projected (service-account token) and
   downward-API volumes are bind-mounted at their mountPaths. Their files are kept up to date
   the kubelet's way: a timestamped directory, a ``..data`` symlink swapped atomically, and one
@@ -187,8 +188,18 @@ def is_vllm(container: Json) -> bool:
 
 
 def is_project(container: Json) -> bool:
+    """``gptoss-operator ...``, or ``python -m gptoss_operator...`` (e.g. the simulators)."""
     argv = command_line(container)
-    return bool(argv) and os.path.basename(argv[0]) == "gptoss-operator"
+    if not argv:
+        return False
+    if os.path.basename(argv[0]) == "gptoss-operator":
+        return True
+    return (
+        os.path.basename(argv[0]).startswith("python")
+        and len(argv) > 2
+        and argv[1] == "-m"
+        and argv[2].split(".")[0] == "gptoss_operator"
+    )
 
 
 def vllm_simulator_argv(pod: Json, container: Json) -> list[str]:
@@ -217,6 +228,10 @@ def vllm_simulator_argv(pod: Json, container: Json) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- env and volumes
+
+
+class Stopping(BaseException):
+    """SIGTERM or SIGINT: stop every pod process and exit."""
 
 
 class NotYet(Exception):
@@ -580,7 +595,8 @@ class Runner:
             argv = vllm_simulator_argv(pod, c)
         else:
             argv = [expand(a, env) for a in command_line(c)]
-            argv[0] = str(VENV_BIN / "gptoss-operator")
+            # This checkout's code, whatever the image would hold.
+            argv[0] = str(VENV_BIN / ("gptoss-operator" if argv[0].endswith("gptoss-operator") else "python"))
             if len(argv) > 1 and argv[1] == "router":
                 # Listen on the pod's own IP (last --host wins in argparse): 0.0.0.0 would take
                 # the port on every pod IP of the namespace.
@@ -683,7 +699,11 @@ def main(argv: list[str] | None = None) -> int:
     stopping = threading.Event()
 
     def on_term(signum: int, frame: object) -> None:
-        stopping.set()
+        # Raise, once: the main thread may be blocked in an API call (up to its timeout),
+        # and `down` waits for this process before it stops the API server.
+        if not stopping.is_set():
+            stopping.set()
+            raise Stopping
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
@@ -702,6 +722,8 @@ def main(argv: list[str] | None = None) -> int:
                     last_sync = time.monotonic()
             except httpx.HTTPError as e:
                 log(f"reconcile: {type(e).__name__}: {e}")
+    except Stopping:
+        pass
     finally:
         runner.stop_all()
     return 0

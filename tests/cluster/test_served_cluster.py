@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +163,12 @@ def test_pod_ips_are_in_the_pod_cidr_and_in_endpointslices(
     wait_answering(served_cluster, f"http://{ip}:8000/health")
 
 
-def router_objects(namespace: str, config: dict[str, Any]) -> list[dict[str, Any]]:
+def router_objects(
+    namespace: str,
+    config: dict[str, Any],
+    volumes: list[dict[str, Any]] | None = None,
+    mounts: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     """The router as a pod: config in a ConfigMap volume, a ServiceAccount allowed to watch
     EndpointSlices (the router's in-cluster discovery reads its projected token)."""
     labels = {"app": "router"}
@@ -224,11 +230,12 @@ def router_objects(namespace: str, config: dict[str, Any]) -> list[dict[str, Any
                                 ],
                                 "ports": [{"name": "http", "containerPort": ROUTER_PORT}],
                                 "volumeMounts": [
-                                    {"name": "config", "mountPath": "/etc/router", "readOnly": True}
+                                    {"name": "config", "mountPath": "/etc/router", "readOnly": True},
+                                    *(mounts or []),
                                 ],
                             }
                         ],
-                        "volumes": [{"name": "config", "configMap": {"name": "router"}}],
+                        "volumes": [{"name": "config", "configMap": {"name": "router"}}, *(volumes or [])],
                     },
                 },
             },
@@ -366,3 +373,78 @@ def test_kind_cluster_exec_runs_inside_the_namespace(
     )  # fmt: skip
     assert got.returncode == 0, got.stderr
     assert got.stdout == ip
+
+
+def test_router_pod_reaches_a_hosted_provider_pod_with_the_secret_key(
+    served_cluster: LocalCluster, served_namespace: str
+) -> None:
+    """The hybrid path: an `external` backend (the hosted-provider simulator as a pod), its API
+    key in a Secret mounted into both pods, read by the router through `apiKeyFile`."""
+    netns = served_cluster.netns
+    assert netns is not None
+    ns = served_namespace
+    key = f"sk-test-{uuid.uuid4().hex}"
+    key_dir = "/var/run/secrets/provider"
+    secret_volume = {"name": "provider-key", "secret": {"secretName": "provider"}}
+    secret_mount = {"name": "provider-key", "mountPath": key_dir, "readOnly": True}
+    served_cluster.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "provider"},
+                "stringData": {"apiKey": key},
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "provider", "labels": {"pod": "provider"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "provider",
+                            "image": "python:3.11-slim",
+                            "command": [
+                                "python",
+                                "-m",
+                                "gptoss_operator.simulators.hosted",
+                                "--host",
+                                "$(POD_IP)",
+                                "--port",
+                                "8443",
+                                "--model",
+                                "openai/gpt-oss-20b",
+                                "--api-key-file",
+                                f"{key_dir}/apiKey",
+                            ],
+                            "env": [
+                                {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+                            ],
+                            "volumeMounts": [secret_mount],
+                        }
+                    ],
+                    "volumes": [secret_volume],
+                },
+            },
+        ],
+        ns,
+    )
+    provider_ip = running_pod(served_cluster, ns, "pod=provider")["status"]["podIP"]
+    provider = f"http://{provider_ip}:8443"
+    wait_answering(served_cluster, provider + "/health")
+    assert chat(served_cluster, provider, model="openai/gpt-oss-20b").status_code == 401  # no key
+
+    external = {"baseURL": provider + "/v1", "model": "openai/gpt-oss-20b", "apiKeyFile": f"{key_dir}/apiKey"}
+    config = {
+        "version": 1,
+        "routes": [{"model": MODEL, "backends": [{"name": "hosted", "external": external}]}],
+    }
+    served_cluster.apply(router_objects(ns, config, [secret_volume], [secret_mount]), ns)
+    router_ip = running_pod(served_cluster, ns, "app=router")["status"]["podIP"]
+    base = f"http://{router_ip}:{ROUTER_PORT}"
+    wait_answering(served_cluster, base + "/readyz")
+    r = chat(served_cluster, base)
+    assert r.status_code == 200, r.text
+    stats = http(netns, "GET", provider + "/admin/stats").json()
+    assert stats["last_body"]["model"] == "openai/gpt-oss-20b"  # the provider's id went upstream
+    assert key in stats["keys_seen"]  # the router sent the Secret's key

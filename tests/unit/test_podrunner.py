@@ -46,6 +46,8 @@ def test_vllm_containers_are_recognised_and_others_are_not(pr: ModuleType) -> No
     assert pr.is_vllm({"image": "example/server", "args": ["--served-model-name=x"]})
     assert not pr.is_vllm({"image": "busybox", "command": ["sleep", "1"]})
     assert pr.is_project({"command": ["gptoss-operator", "router", "--config", "c"]})
+    assert pr.is_project({"command": ["python3", "-m", "gptoss_operator.simulators.hosted"]})
+    assert not pr.is_project({"command": ["python3", "-m", "http.server"]})
     assert not pr.is_project({"command": ["/bin/gptoss-operatorx"]})
 
 

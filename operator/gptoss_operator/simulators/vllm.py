@@ -551,10 +551,6 @@ async def _reply(
 
 
 def main(argv: list[str] | None = None) -> int:
-    import logging
-
-    import uvicorn
-
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
@@ -575,10 +571,22 @@ def main(argv: list[str] | None = None) -> int:
         sim._configure({"served_models": args.served_model_name})
     if args.max_model_len is not None:
         sim._configure({"max_model_len": args.max_model_len})
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    serve(sim, args.host, args.port, args.ssl_certfile, args.ssl_keyfile)
+    return 0
+
+
+def serve(
+    sim: Simulator, host: str, port: int, ssl_certfile: str | None = None, ssl_keyfile: str | None = None
+) -> None:
+    """Listen on host:port (0: any free port), print ``READY <port>``, serve until stopped."""
+    import logging
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
-    port = sock.getsockname()[1]
+    sock.bind((host, port))
+    bound = sock.getsockname()[1]
     # Listen before announcing READY: connections made meanwhile wait in the backlog until uvicorn
     # starts accepting (otherwise a fast first request, e.g. while TLS is set up, is refused).
     sock.listen(2048)
@@ -591,13 +599,12 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
         log_level="critical",
         timeout_keep_alive=75,
-        ssl_certfile=args.ssl_certfile,
-        ssl_keyfile=args.ssl_keyfile,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
     )
     server = uvicorn.Server(config)
-    print(f"READY {port}", flush=True)
+    print(f"READY {bound}", flush=True)
     server.run(sockets=[sock])
-    return 0
 
 
 if __name__ == "__main__":
