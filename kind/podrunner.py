@@ -641,9 +641,13 @@ class Runner:
             self.created.append(dst)
 
     def remove_unused_mountpoints(self) -> None:
-        # Never while a process may still mount there: removing a directory that is a mount
-        # point in another mount namespace detaches that mount (Linux >= 3.18).
+        # Never while something is mounted there, by this runner's pods or any other process
+        # (another served cluster's runner): removing a directory that is a mount point in
+        # another mount namespace detaches that mount (Linux >= 3.18).
+        if not self.created:
+            return
         used = [Path(dst) for w in self.workers.values() for _, dst, _ in w.mounts]
+        used += [Path(m) for m in mount_points_anywhere()]
         for path in sorted(self.created, key=lambda p: len(p.parts), reverse=True):
             if any(u == path or path in u.parents for u in used):
                 continue
@@ -681,6 +685,27 @@ class Runner:
                     os.killpg(w.proc.pid, signal.SIGTERM)
         for w in workers:
             self.stop(w, "pod runner stopping", grace=5.0)
+
+
+def mount_points_anywhere() -> set[str]:
+    """Mount points of every mount namespace on the machine (one process read per namespace)."""
+    seen: set[int] = set()
+    points: set[str] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ns = os.stat(entry / "ns" / "mnt").st_ino
+            if ns in seen:
+                continue
+            text = (entry / "mountinfo").read_text()
+        except OSError:
+            continue
+        seen.add(ns)
+        for line in text.splitlines():
+            # Field 5 is the mount point, with space, tab, newline and backslash octal-escaped.
+            points.add(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4]))
+    return points
 
 
 def pod_ref(pod: Json) -> str:

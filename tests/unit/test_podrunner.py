@@ -107,3 +107,9 @@ def test_atomic_write_uses_the_kubelet_layout_and_swaps_whole_sets(pr: ModuleTyp
     assert not (target / "key").is_symlink()
     assert os.readlink(target / "..data") != first
     assert not (target / first).exists()  # the old generation is removed
+
+
+def test_mount_points_anywhere_sees_this_namespaces_mounts(pr: ModuleType) -> None:
+    points = pr.mount_points_anywhere()
+    assert "/" in points
+    assert "/proc" in points
