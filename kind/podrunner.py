@@ -435,12 +435,22 @@ class Worker:
     restarts: int = 0
     next_start: float = 0.0
     started_at: float = 0.0
-    volume_digest: str = ""
+    volume_digests: dict[str, str] = field(default_factory=dict)  # volume name -> content digest
+    last_note: str | None = None
     mounts: list[tuple[Path, str, bool]] = field(default_factory=list)  # (source, mountPath, file)
 
     @property
     def ip(self) -> str:
         return str(self.pod["status"]["podIP"])
+
+    def note(self, problem: str | None) -> None:
+        """Log a problem once (it is retried every second), and when it clears."""
+        if problem != self.last_note:
+            if problem is not None:
+                log(f"{self.key} ({pod_ref(self.pod)}): {problem}")
+            elif self.last_note is not None:
+                log(f"{self.key} ({pod_ref(self.pod)}): resolved")
+            self.last_note = problem
 
     @property
     def log_path(self) -> Path:
@@ -466,7 +476,9 @@ class Runner:
             return False
         if node not in self.kwok_nodes:
             obj = self.api.get(f"/api/v1/nodes/{node}")
-            annotations = (obj or {}).get("metadata", {}).get("annotations") or {}
+            if obj is None:
+                return False  # not (yet) there: ask again next time
+            annotations = obj.get("metadata", {}).get("annotations") or {}
             self.kwok_nodes[node] = KWOK_NODE_ANNOTATION in annotations
         return self.kwok_nodes[node]
 
@@ -514,7 +526,8 @@ class Runner:
             if w.proc is not None and w.proc.poll() is not None:
                 code = w.proc.returncode
                 w.proc = None
-                w.restarts += 1
+                # As the kubelet, forget old crashes once a run lasted (it waits 10 min).
+                w.restarts = 1 if time.monotonic() - w.started_at > 60 else w.restarts + 1
                 # The kubelet's CrashLoopBackOff: 10 s doubling to 5 min; shorter here, a local
                 # process restarts in well under a second.
                 delay = min(10.0, 0.5 * 2 ** min(w.restarts, 5))
@@ -529,7 +542,7 @@ class Runner:
                 try:
                     self.materialize(w)
                 except (NotYet, httpx.HTTPError) as e:
-                    log(f"{w.key}: volumes not refreshed: {e}")
+                    w.note(f"volumes not refreshed (the files keep their last content): {e}")
 
     def materialize(self, w: Worker) -> None:
         """Write the pod's volumes (atomically, only when their content changed) and note the
@@ -539,25 +552,24 @@ class Runner:
         by_volume: dict[str, dict[str, tuple[bytes, int]] | None] = {}
         for v in pod["spec"].get("volumes") or []:
             by_volume[v["name"]] = volume_files(pod, v, objects, self.api, self.tokens)
-        digest = hashlib.sha256(
-            json.dumps(
-                {
-                    k: {p: [base64.b64encode(c).decode(), m] for p, (c, m) in (f or {}).items()}
-                    for k, f in by_volume.items()
-                },
-                sort_keys=True,
-            ).encode()
-        ).hexdigest()
         vol_dir = w.pod_dir / "volumes"
-        if digest != w.volume_digest:
-            for name, files in by_volume.items():
-                if files is not None:
-                    atomic_write(vol_dir / name, files)
-                else:
-                    (vol_dir / name).mkdir(parents=True, exist_ok=True)  # emptyDir and the like
-            if w.volume_digest:
-                log(f"{w.key} ({pod_ref(pod)}): volumes updated")
-            w.volume_digest = digest
+        for name, files in by_volume.items():
+            digest = hashlib.sha256(
+                json.dumps(
+                    {p: [base64.b64encode(c).decode(), m] for p, (c, m) in (files or {}).items()},
+                    sort_keys=True,
+                ).encode()
+            ).hexdigest()
+            if w.volume_digests.get(name) == digest:
+                continue  # unchanged: no new generation, so readers see no change
+            if files is not None:
+                atomic_write(vol_dir / name, files)
+            else:
+                (vol_dir / name).mkdir(parents=True, exist_ok=True)  # emptyDir and the like
+            if name in w.volume_digests:
+                log(f"{w.key} ({pod_ref(pod)}): volume {name} updated")
+            w.volume_digests[name] = digest
+        w.note(None)
         mounts = []
         for m in w.container.get("volumeMounts") or []:
             if m["name"] not in by_volume:
@@ -589,7 +601,7 @@ class Runner:
                 self.materialize(w)
         except (NotYet, httpx.HTTPError) as e:
             w.next_start = time.monotonic() + 1
-            log(f"{w.key} ({pod_ref(pod)}): waiting: {e}")
+            w.note(f"waiting: {e}")
             return
         if w.kind == "vllm":
             argv = vllm_simulator_argv(pod, c)
