@@ -416,6 +416,11 @@ def up(name: str, node_files: list[Path], timeout: float, serve: bool = False) -
         # are then free ports of the namespace's own loopback.
         enter_netns(netns)
     p_etcd, p_peer, p_api, p_kcm, p_sched, p_kwok = free_ports(6)
+    if serve:
+        # The namespace's loopback is the cluster's own, so the API server takes 443 there:
+        # in-cluster clients that assume https://kubernetes.default.svc (kopf's service-account
+        # login does) reach it through the pods' /etc/hosts (kind/podrunner.py).
+        p_api = 443
     state: dict[str, Any] = {
         "pids": {}, "bindir": str(bindir), "netns": str(netns) if netns else None,
         "ports": {"etcd": p_etcd, "etcd-peer": p_peer, "kube-apiserver": p_api,

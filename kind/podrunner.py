@@ -389,6 +389,22 @@ def volume_files(
     return None
 
 
+def write_hosts(w: Worker) -> Path:
+    """The pod's /etc/hosts, as the kubelet manages it (localhost, the pod's IP and hostname),
+    plus the API server's in-cluster names: there is no cluster DNS in a served cluster."""
+    path = w.pod_dir / "etc-hosts"
+    name = w.pod["metadata"]["name"]
+    text = (
+        "# Kubernetes-managed hosts file (kind/podrunner.py).\n"
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        f"{w.ip}\t{w.pod['spec'].get('hostname', name)}\n"
+        "127.0.0.1\tkubernetes kubernetes.default kubernetes.default.svc kubernetes.default.svc.cluster.local\n"
+    )
+    if not path.exists() or path.read_text() != text:  # written once: readers never see half
+        path.write_text(text)
+    return path
+
+
 def atomic_write(target: Path, files: dict[str, tuple[bytes, int]]) -> None:
     """The kubelet's AtomicWriter layout: the data in ``..<timestamp>``, ``..data`` pointing at
     it (swapped with one rename), and ``<key>`` -> ``..data/<key>`` symlinks, so a reader sees
@@ -468,6 +484,7 @@ class Runner:
         self.tokens = TokenCache()
         self.ignored: set[str] = set()
         self.created: list[Path] = []  # mount points this runner made on the host file system
+        self.retiring: list[Worker] = []  # removed from workers, being stopped
         self.api_port = httpx.URL(api.server).port or 443
 
     def on_kwok_node(self, pod: Json) -> bool:
@@ -513,7 +530,11 @@ class Runner:
         for key in [
             k for k, w in self.workers.items() if k not in wanted or wanted[k][0]["status"]["podIP"] != w.ip
         ]:
-            self.stop(self.workers.pop(key), "pod gone, not Running, or its IP changed")
+            gone = self.workers.pop(key)
+            # Tracked until stopped: a SIGTERM of the runner meanwhile must still clean it up.
+            self.retiring.append(gone)
+            self.stop(gone, "pod gone, not Running, or its IP changed")
+            self.retiring.remove(gone)
         for key, (pod, c, kind) in wanted.items():
             w = self.workers.get(key)
             if w is None:
@@ -570,7 +591,7 @@ class Runner:
                 log(f"{w.key} ({pod_ref(pod)}): volume {name} updated")
             w.volume_digests[name] = digest
         w.note(None)
-        mounts = []
+        mounts = [(write_hosts(w), "/etc/hosts", True)]
         for m in w.container.get("volumeMounts") or []:
             if m["name"] not in by_volume:
                 continue
@@ -589,9 +610,10 @@ class Runner:
             "PATH": f"{VENV_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "HOME": "/root",
             "HOSTNAME": pod["metadata"]["name"],
-            # In-cluster clients find the API server through these. There is no Service
-            # network here: they point at the API server itself, on this namespace's loopback
-            # (its certificate carries 127.0.0.1).
+            # In-cluster clients find the API server through these (or through the name
+            # kubernetes.default.svc, see write_hosts). There is no Service network here: they
+            # point at the API server itself, on this namespace's loopback (its certificate
+            # carries 127.0.0.1 and the kubernetes.default.svc names).
             "KUBERNETES_SERVICE_HOST": "127.0.0.1",
             "KUBERNETES_SERVICE_PORT": str(self.api_port),
         }
@@ -652,16 +674,19 @@ class Runner:
             dst.touch()
             self.created.append(dst)
 
-    def remove_unused_mountpoints(self) -> None:
+    def remove_unused_mountpoints(self, done: Worker) -> None:
         # Never while something is mounted there, by this runner's pods or any other process
         # (another served cluster's runner): removing a directory that is a mount point in
         # another mount namespace detaches that mount (Linux >= 3.18).
         if not self.created:
             return
-        used = [Path(dst) for w in self.workers.values() for _, dst, _ in w.mounts]
+        # Compared resolved: the kernel reports /run/secrets for a mount made at /var/run/secrets.
+        live = [w for w in (*self.workers.values(), *self.retiring) if w is not done]
+        used = [Path(os.path.realpath(dst)) for w in live for _, dst, _ in w.mounts]
         used += [Path(m) for m in mount_points_anywhere()]
         for path in sorted(self.created, key=lambda p: len(p.parts), reverse=True):
-            if any(u == path or path in u.parents for u in used):
+            real = Path(os.path.realpath(path))
+            if any(u == real or real in u.parents for u in used):
                 continue
             with contextlib.suppress(OSError):  # not empty (someone else wrote there): keep it
                 if path.is_dir():
@@ -686,11 +711,12 @@ class Runner:
             log(f"{w.key} ({pod_ref(w.pod)}): stopped ({why})")
             w.proc = None
         shutil.rmtree(w.pod_dir / "volumes", ignore_errors=True)
-        self.remove_unused_mountpoints()
+        self.remove_unused_mountpoints(done=w)
 
     def stop_all(self) -> None:
-        workers = list(self.workers.values())
+        workers = [*self.workers.values(), *self.retiring]
         self.workers.clear()
+        self.retiring.clear()
         for w in workers:  # all at once first: the grace periods then overlap
             if w.proc is not None:
                 with contextlib.suppress(ProcessLookupError):

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from tests.support.cluster import CLUSTER_SCRIPT, LocalCluster, wait_for
+from tests.support.cluster import CLUSTER_SCRIPT, REPO, LocalCluster, wait_for
 from tests.support.netns import http, port_open
 
 POD_CIDR = ipaddress.ip_network("10.0.0.0/16")  # kind/cluster.py POD_CIDR
@@ -448,3 +448,88 @@ def test_router_pod_reaches_a_hosted_provider_pod_with_the_secret_key(
     stats = http(netns, "GET", provider + "/admin/stats").json()
     assert stats["last_body"]["model"] == "openai/gpt-oss-20b"  # the provider's id went upstream
     assert key in stats["keys_seen"]  # the router sent the Secret's key
+
+
+def test_operator_pod_deploys_a_model_that_answers(
+    served_cluster: LocalCluster, served_namespace: str
+) -> None:
+    """The operator itself as a pod (kopf's service-account login through the pod's token and
+    /etc/hosts), reconciling a ModelDeployment whose vLLM pod then answers at its IP."""
+    netns = served_cluster.netns
+    assert netns is not None
+    ns = served_namespace
+    served_cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "--field-manager=pytest", "-f", str(REPO / "crds")
+    )
+    served_cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", "crd/modeldeployments.gptoss.dev"
+    )
+    labels = {"app": "gptoss-operator"}
+    served_cluster.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {"name": "gptoss-operator", "namespace": ns},
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": f"gptoss-operator-{ns}"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "cluster-admin",
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": "gptoss-operator", "namespace": ns}],
+            },
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "gptoss-operator", "namespace": ns},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {
+                            "serviceAccountName": "gptoss-operator",
+                            "containers": [
+                                {
+                                    "name": "operator",
+                                    "image": "ghcr.io/example/gptoss-operator:dev",
+                                    "command": [
+                                        "gptoss-operator",
+                                        "run",
+                                        f"--namespace={ns}",
+                                        "--metrics-port=9090",
+                                        "--liveness-port=0",
+                                    ],
+                                }
+                            ],
+                        },
+                    },
+                },
+            },
+        ]
+    )
+    try:
+        served_cluster.apply(
+            {
+                "apiVersion": "gptoss.dev/v1alpha1",
+                "kind": "ModelDeployment",
+                "metadata": {"name": "oss-120b"},
+                "spec": {"model": "gpt-oss-120b", "gpu": {"type": "H100-80GB"}},
+            },
+            ns,
+        )
+        pod = running_pod(
+            served_cluster, ns, "app.kubernetes.io/instance=oss-120b,app.kubernetes.io/component=server"
+        )
+        base = f"http://{pod['status']['podIP']}:8000"
+        wait_answering(served_cluster, base + "/v1/models")
+        r = chat(served_cluster, base, model="gpt-oss-120b")
+        assert r.status_code == 200, r.text
+        assert r.json()["model"] == "gpt-oss-120b"
+    finally:
+        served_cluster.kubectl("delete", "clusterrolebinding", f"gptoss-operator-{ns}", check=False)
