@@ -414,7 +414,11 @@ def up(name: str, node_files: list[Path], timeout: float, serve: bool = False) -
         netns = make_netns(name)
         # From here on this process and all it starts live in the namespace; the ports below
         # are then free ports of the namespace's own loopback.
-        enter_netns(netns)
+        try:
+            enter_netns(netns)
+        except ClusterError:
+            remove_netns(netns)
+            raise
     p_etcd, p_peer, p_api, p_kcm, p_sched, p_kwok = free_ports(6)
     if serve:
         # The namespace's loopback is the cluster's own, so the API server takes 443 there:
