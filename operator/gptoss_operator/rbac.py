@@ -5,9 +5,10 @@ Every call, and which rule allows it:
 - kopf watches (list + watch) the two CRs, every child kind (labelled selector), Secrets (for
   the names of their keys), Pods and Nodes (controller/controller.py); the relist lists the two
   CRs again (``KubeAPI.list``).
-- kopf's resource discovery lists and watches CustomResourceDefinitions, and in cluster-wide
-  mode Namespaces (kopf ``_core/reactor/observation.py``); without them it logs 403s and stops
-  noticing new namespaces/CRDs.
+- kopf's resource discovery lists and watches CustomResourceDefinitions; when it watches
+  listed namespaces (not cluster-wide) it also lists and watches Namespaces, to follow their
+  creation and deletion (kopf ``_core/reactor/observation.py``, ``namespace_observer``). Without
+  them kopf retries each refused request with back-off, then carries on without noticing.
 - ``KubeAPI.get`` reads a child or a model's Service (gather), ``apply`` is server-side apply
   (PATCH, which creates a missing object: create + patch), ``delete`` removes a child,
   ``patch_status`` writes ``<cr>/status``, ``event`` creates Events.
@@ -57,12 +58,12 @@ def namespaced_rules() -> list[Rule]:
 
 def cluster_rules(*, clusterwide: bool) -> list[Rule]:
     """Rules on cluster-scoped resources, read-only. Nodes: GPU capacity for the rollout
-    decision; CRDs (and in cluster-wide mode namespaces): kopf's discovery."""
+    decision; CRDs (and, watching listed namespaces, Namespaces): kopf's discovery."""
     rules = [
         _rule("", ["nodes"], WATCH),
         _rule("apiextensions.k8s.io", ["customresourcedefinitions"], WATCH),
     ]
-    if clusterwide:
+    if not clusterwide:
         rules.append(_rule("", ["namespaces"], WATCH))
     return rules
 

@@ -113,13 +113,6 @@
   verbs:
   - list
   - watch
-- apiGroups:
-  - ''
-  resources:
-  - namespaces
-  verbs:
-  - list
-  - watch
 {{- end }}
 {{- define "gpt-oss-operator.clusterRules.namespaced" }}
 - apiGroups:
@@ -133,6 +126,13 @@
   - apiextensions.k8s.io
   resources:
   - customresourcedefinitions
+  verbs:
+  - list
+  - watch
+- apiGroups:
+  - ''
+  resources:
+  - namespaces
   verbs:
   - list
   - watch
