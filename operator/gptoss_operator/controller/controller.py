@@ -236,7 +236,8 @@ class Controller:
             settings.persistence.finalizer = f"{GROUP}/finalizer"
             settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
             settings.persistence.diffbase_storage = NoDiffBase()
-            # One operator replica (the chart runs it with strategy Recreate); no peering CRDs.
+            # One writer at a time: a single replica, or the holder of leader.py's Lease (run
+            # --leader-elect); kopf's own peering would need its CRDs and more RBAC.
             settings.peering.standalone = True
             # Ask the API server to end each watch after 5 min and reconnect; 410 Gone and
             # silent stalls (nolar/kopf#996, #1276) then heal within minutes, not never.
