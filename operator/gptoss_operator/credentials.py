@@ -217,7 +217,7 @@ class TokenSource:
             async with self._lock:
                 cached = self._cached
                 if refresh or cached is None or _expired(cached, self.EXPIRY_MARGIN):
-                    cached = self._cached = await run_exec_plugin(c.exec_plugin, c.server)
+                    cached = self._cached = await run_exec_plugin(c.exec_plugin)
                 return cached
         if c.token_path is not None:
             st = os.stat(c.token_path)
@@ -234,7 +234,7 @@ def _expired(token: Token, margin: dt.timedelta) -> bool:
     return token.expires is not None and dt.datetime.now(dt.UTC) + margin >= token.expires
 
 
-async def run_exec_plugin(plugin: ExecPlugin, server: str) -> Token:
+async def run_exec_plugin(plugin: ExecPlugin) -> Token:
     """Run the plugin and return the token in its ExecCredential's status."""
     # KUBERNETES_EXEC_INFO tells the plugin what client-go would: non-interactive, which API.
     info = {"apiVersion": plugin.api_version, "kind": "ExecCredential", "spec": {"interactive": False}}

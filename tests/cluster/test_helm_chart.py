@@ -17,9 +17,12 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 
 from gptoss_operator import rbac
 from gptoss_operator.credentials import Credentials, from_kubeconfig
+from gptoss_operator.metrics import OperatorMetrics
+from gptoss_operator.router.metrics import RouterMetrics
 from tests.support.cluster import REPO, LocalCluster, wait_for
 from tests.support.modeldeployments import model_deployment, wait_ready
 from tests.support.operator_process import OperatorProcess
@@ -411,3 +414,42 @@ def test_second_release_in_namespaced_mode(own_cluster: LocalCluster, tmp_path: 
     finally:
         op.stop()
         helm(cluster, "uninstall", "r2", "-n", ns, check=False)
+
+
+def test_monitoring_objects_alert_on_metrics_the_code_exports(own_cluster: LocalCluster) -> None:
+    docs = render(
+        own_cluster,
+        "metrics.prometheusRule.enabled=true",
+        "metrics.serviceMonitor.enabled=true",
+        "metrics.routerPodMonitor.enabled=true",
+    )
+    (monitor,) = of_kind(docs, "ServiceMonitor")
+    (service,) = [s for s in of_kind(docs, "Service") if s["metadata"]["name"].endswith("-metrics")]
+    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"] == "metrics"
+    (pod_monitor,) = of_kind(docs, "PodMonitor")
+    assert pod_monitor["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "router"
+    (rule,) = of_kind(docs, "PrometheusRule")
+    alerts = {r["alert"]: r["expr"] for r in rule["spec"]["groups"][0]["rules"]}
+    assert set(alerts) == {
+        "GptOssOperatorDown",
+        "GptOssOperatorReconcileErrors",
+        "GptOssModelDeploymentDegraded",
+        "GptOssRouterErrors",
+        "GptOssRouterResidencyBlocked",
+    }
+    # Every series an alert reads is one the operator or the router exports.
+    operator_metrics = OperatorMetrics()
+    operator_metrics.watch_objects(
+        lambda: {"ModelDeployment": [{"status": {"conditions": [{"type": "Degraded", "status": "True"}]}}]}
+    )
+    families = [*operator_metrics.registry.collect(), *RouterMetrics(CollectorRegistry()).registry.collect()]
+    # Counter families are named without _total; their samples carry it.
+    exported = {f.name for f in families} | {f"{f.name}_total" for f in families if f.type == "counter"}
+    for name in (
+        "gptoss_operator_reconcile_errors_total",
+        "gptoss_operator_object_conditions",
+        "gptoss_router_requests_total",
+        "gptoss_router_residency_blocked_total",
+    ):
+        assert any(name in expr for expr in alerts.values())
+        assert name in exported, name
