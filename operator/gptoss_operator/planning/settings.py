@@ -71,11 +71,11 @@ class PlannerSettings(BaseModel):
     # Startup budget rates (startup.py); both are deliberately pessimistic.
     download_bytes_per_second: float = Field(
         default=12.5e6,
-        description="Assumed Hugging Face download rate: the one reported figure, ~12.5 MB/s (PR V#30537).",
+        description="Assumed Hugging Face download rate: the one reported figure, ~12.5 MB/s (vLLM PR #30537).",
     )
     volume_read_bytes_per_second: float = Field(
         default=100 * 1024 * 1024,
-        description="Assumed read rate of the weight volume (UNCONFIRMED; local NVMe read 66 GiB in 12.8 s, V#23278).",
+        description="Assumed read rate of the weight volume (unconfirmed; local NVMe read 66 GiB in 12.8 s, vllm-project/vllm#23278).",
     )
 
     def image_for(self, gpu: GPUProfile) -> str:
