@@ -34,12 +34,11 @@ from gptoss_operator.router.exchange import (
 from gptoss_operator.router.load import Endpoint
 from gptoss_operator.router.metrics import RouterMetrics
 from gptoss_operator.router.pool import Pool, UpstreamError
+from gptoss_operator.router.runtime import BackendRuntime, RouteRuntime
 from gptoss_operator.router.selection import (
     Api,
     Attempt,
-    BackendRuntime,
     NoBackendError,
-    RouteRuntime,
     plan_request,
     residency_rule,
     rule_label,

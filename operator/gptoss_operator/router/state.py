@@ -17,7 +17,7 @@ from gptoss_operator.router.config import RouterConfig, ServiceRef
 from gptoss_operator.router.keys import KeyStore
 from gptoss_operator.router.load import Endpoint
 from gptoss_operator.router.metrics import EndpointView, StateView
-from gptoss_operator.router.selection import BackendRuntime, RouteRuntime, build_backend
+from gptoss_operator.router.runtime import BackendRuntime, RouteRuntime, build_backend
 
 ServiceKey = tuple[str, str, str]  # namespace, name, port (name or number as text)
 
