@@ -254,7 +254,6 @@ class Proxy:
         ep: Endpoint = attempt.endpoint
         health = self._runtime().config.server.health
         ejected = ep.record_failure(
-            reason=f.reason,
             now=self._clock(),
             failures_to_eject=health.failures_to_eject,
             cooldown=health.cooldown,

@@ -9,7 +9,6 @@ ejections survive reloads.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -141,7 +140,3 @@ def build_runtime(
     runtime.refresh_keys(keys)
     registry.prune(urls)
     return runtime
-
-
-def monotonic() -> float:
-    return time.monotonic()
