@@ -24,7 +24,7 @@ MANAGED_FLAGS: Final[dict[str, str]] = {
     "--revision": "spec.source.huggingface.revision",
     "--served-model-name": "spec.model",
     "--host": "(fixed: 0.0.0.0)",
-    "--port": "(fixed: 8000)",
+    "--port": "(fixed: the planner's port setting)",
     "--tensor-parallel-size": "spec.gpu.count",
     "--pipeline-parallel-size": "spec.gpu.count",
     "--data-parallel-size": "spec.replicas",
