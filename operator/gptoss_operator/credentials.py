@@ -67,13 +67,6 @@ class Credentials:
     insecure: bool = False
     exec_plugin: ExecPlugin | None = None
 
-    def bearer_token(self) -> str | None:
-        """The token; from ``token_path`` when set, read now (it rotates)."""
-        if self.token_path is not None:
-            with open(self.token_path, encoding="utf-8") as f:
-                return f.read().strip() or None
-        return self.token
-
     def ssl_context(self) -> ssl.SSLContext | bool:
         """A verifying context, or False (no verification) for ``insecure``."""
         if self.insecure:
@@ -224,7 +217,8 @@ class TokenSource:
             stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
             cached = self._cached
             if refresh or cached is None or stamp != self._file_stamp:
-                cached = self._cached = Token(c.bearer_token())
+                with open(c.token_path, encoding="utf-8") as f:
+                    cached = self._cached = Token(f.read().strip() or None)
                 self._file_stamp = stamp
             return cached
         return Token(c.token)

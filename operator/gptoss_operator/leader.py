@@ -214,7 +214,7 @@ class LeaderElector:
             else:
                 await self.api.replace(body)
         except KubeError as e:
-            if e.conflict:  # another candidate wrote first
+            if e.status == 409:  # Conflict: another candidate wrote first
                 return Action.WAIT
             raise
         self.last_renew = self.clock()

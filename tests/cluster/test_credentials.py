@@ -8,10 +8,10 @@ from pathlib import Path
 
 import yaml
 
+from devtools.cluster import LocalCluster
 from gptoss_operator import kinds
 from gptoss_operator.credentials import from_kubeconfig
 from gptoss_operator.kube import KubeAPI
-from tests.support.cluster import LocalCluster
 
 
 def exec_kubeconfig(cluster: LocalCluster, directory: Path) -> tuple[Path, Path]:

@@ -19,13 +19,13 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from devtools.cluster import REPO, LocalCluster, wait_for
+from devtools.operator_process import OperatorProcess
 from gptoss_operator import rbac
 from gptoss_operator.credentials import Credentials, from_kubeconfig
 from gptoss_operator.metrics import OperatorMetrics
 from gptoss_operator.router.metrics import RouterMetrics
-from tests.support.cluster import REPO, LocalCluster, wait_for
 from tests.support.modeldeployments import model_deployment, wait_ready
-from tests.support.operator_process import OperatorProcess
 from tests.support.routepolicies import route_policy
 
 CHART = REPO / "charts" / "gpt-oss-operator"

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.support.cluster import REPO, LocalCluster, wait_for
+from devtools.cluster import REPO, LocalCluster, wait_for
 from tests.support.modeldeployments import model_deployment, wait_ready
 from tests.support.netns import http
 

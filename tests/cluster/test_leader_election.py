@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.cluster import LocalCluster, wait_for
+from devtools.cluster import LocalCluster, wait_for
+from devtools.operator_process import OperatorProcess
 from tests.support.modeldeployments import model_deployment
-from tests.support.operator_process import OperatorProcess
 
 LEASE_NS = "kube-system"
 # What the default node pools hold, one GPU each: 2x8 H100, 8 H200, 2x8 A100-80GB, 4 L4.
