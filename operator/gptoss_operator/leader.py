@@ -13,6 +13,8 @@ The algorithm and timings are client-go's ``tools/leaderelection`` as controller
   ``renew_deadline`` (shorter than ``lease_duration``, so it gives up before anyone else may
   take over), or it sees another holder, it exits the process at once: nothing it has queued
   may reach the API server after that, and the restart comes back as a standby.
+- After a clean stop (kopf has finished), the leader releases the Lease (client-go's
+  ``ReleaseOnCancel``), so a rolling update hands over in about one retry period.
 
 :func:`decide` is the pure part (unit-tested); :class:`LeaderElector` does the I/O.
 """
@@ -239,6 +241,22 @@ class LeaderElector:
                 )
                 return
             await asyncio.sleep(self.retry_period)
+
+    async def release(self) -> None:
+        """Give the Lease up after a clean stop (kopf has finished every write), so that a
+        standby takes over at its next retry instead of after the lease duration (client-go's
+        ReleaseOnCancel). Best effort: if it fails, the Lease simply expires."""
+        try:
+            lease = await self.api.get(kinds.LEASE.api_version, kinds.LEASE.kind, self.namespace, self.name)
+            if lease is None or LeaseRecord.of(lease).holder != self.identity:
+                return
+            spec = dict(lease["spec"])
+            spec["holderIdentity"] = ""
+            spec["leaseDurationSeconds"] = 1
+            await self.api.replace({**lease, "spec": spec})
+            log.info("leader election: %s released lease %s/%s", self.identity, self.namespace, self.name)
+        except KubeError as e:
+            log.warning("leader election: could not release the lease: %s", e)
 
     async def renew_forever(self) -> None:
         """Renew every retry period; call ``on_lost`` when the Lease is another's or has not

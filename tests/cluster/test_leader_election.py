@@ -141,3 +141,31 @@ def test_a_leader_that_loses_its_lease_exits_at_once(own_cluster: LocalCluster, 
         assert "held by another process" in op.log_tail()
     finally:
         op.proc = None
+
+
+def test_a_leader_stopped_cleanly_hands_over_at_once(own_cluster: LocalCluster, tmp_path: Path) -> None:
+    cluster = own_cluster
+    a, b = candidate(cluster, tmp_path, "op-d", "handover"), candidate(cluster, tmp_path, "op-e", "handover")
+    a.install_crds()
+    a.start()
+    wait_for(
+        lambda: holder(cluster, "handover").get("holderIdentity", "").startswith("op-d_"),
+        timeout=30,
+        what="op-d to lead",
+    )
+    b.start()
+    try:
+        stopped = time.monotonic()
+        a.stop()  # SIGTERM, as a rolling update sends it: kopf stops, then the Lease is released
+        wait_for(
+            lambda: holder(cluster, "handover").get("holderIdentity", "").startswith("op-e_"),
+            timeout=10,  # well under the 15 s lease duration: only a release gets there
+            what="op-e to take the released lease",
+            interval=0.1,
+        )
+        print(
+            f"handover: the standby held the lease {time.monotonic() - stopped:.1f}s after SIGTERM of the leader"
+        )
+        assert "released lease" in a.log_tail()
+    finally:
+        b.stop()

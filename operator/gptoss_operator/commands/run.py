@@ -114,6 +114,8 @@ async def _elected(args: argparse.Namespace, operator: Coroutine[Any, Any, None]
     renewing = asyncio.create_task(elector.renew_forever())
     try:
         await operator
+        renewing.cancel()
+        await elector.release()  # kopf has stopped: no write of ours can follow
     finally:
         renewing.cancel()
         await api.aclose()
