@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from devtools.cluster import LocalCluster, wait_for
-from devtools.operator_process import OperatorProcess
+from devtools.operator_process import OperatorProcess, free_port
 from tests.support.modeldeployments import model_deployment
 
 LEASE_NS = "kube-system"
@@ -43,6 +44,15 @@ def candidate(cluster: LocalCluster, tmp_path: Path, name: str, lease: str) -> O
         ),
         env={"POD_NAME": name},
     )
+
+
+def healthz(port: int) -> dict[str, Any] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+            body: dict[str, Any] = json.loads(resp.read())
+            return body
+    except OSError:
+        return None
 
 
 def holder(cluster: LocalCluster, lease: str) -> dict[str, Any]:
@@ -146,6 +156,8 @@ def test_a_leader_that_loses_its_lease_exits_at_once(own_cluster: LocalCluster, 
 def test_a_leader_stopped_cleanly_hands_over_at_once(own_cluster: LocalCluster, tmp_path: Path) -> None:
     cluster = own_cluster
     a, b = candidate(cluster, tmp_path, "op-d", "handover"), candidate(cluster, tmp_path, "op-e", "handover")
+    liveness = free_port()
+    b.extra_args += (f"--liveness-port={liveness}",)  # the last one wins over OperatorProcess's 0
     a.install_crds()
     a.start()
     wait_for(
@@ -155,6 +167,10 @@ def test_a_leader_stopped_cleanly_hands_over_at_once(own_cluster: LocalCluster, 
     )
     b.start()
     try:
+        # A standby answers the liveness probe itself (kopf's endpoint starts with kopf).
+        assert wait_for(lambda: healthz(liveness), timeout=10, what="the standby's /healthz") == {
+            "leader": False
+        }
         stopped = time.monotonic()
         a.stop()  # SIGTERM, as a rolling update sends it: kopf stops, then the Lease is released
         wait_for(
@@ -167,5 +183,11 @@ def test_a_leader_stopped_cleanly_hands_over_at_once(own_cluster: LocalCluster, 
             f"handover: the standby held the lease {time.monotonic() - stopped:.1f}s after SIGTERM of the leader"
         )
         assert "released lease" in a.log_tail()
+        # Then kopf's own /healthz takes the port over: its probe results, not the standby's.
+        wait_for(
+            lambda: "watches" in (healthz(liveness) or {}),
+            timeout=20,
+            what="kopf's /healthz on the new leader",
+        )
     finally:
         b.stop()
