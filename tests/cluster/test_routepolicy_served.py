@@ -1,7 +1,7 @@
 """A RoutePolicy end to end on a served cluster: the operator (the Helm chart's pod, namespaced,
-under exactly the chart's RBAC) turns it into router
-pods, and the official openai client sends requests to a router pod's IP, which routes them to
-vLLM simulator pods of a ModelDeployment and to a hosted-provider simulator pod.
+under exactly the chart's RBAC) turns it into router pods, and the official openai client sends
+requests to a router pod's IP, which routes them to vLLM simulator pods of a ModelDeployment and
+to a hosted-provider simulator pod.
 
 Everything runs inside the served cluster's network namespace (tests/support/netns.py); the
 pods that answer are simulators (kind/README.md, "Served clusters"). One stack per module; the
