@@ -71,7 +71,22 @@ class Stack:
                     continue
             return None
 
-        return wait_for(ready, timeout=60, what="a router pod answering /readyz")
+        try:
+            return wait_for(ready, timeout=60, what="a router pod answering /readyz")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{self.logs('chat-router')}") from None
+
+    def logs(self, pod_prefix: str) -> str:
+        """The pod runner's log and the logs of this namespace's pods named ``pod_prefix``*
+        (kind/podrunner.py writes them under the cluster's state directory)."""
+        state = self.cluster.kubeconfig.parent
+        out = []
+        for path in sorted(state.glob(f"pods/{self.namespace}_{pod_prefix}*/*.log")):
+            out.append(f"--- {path.parent.name}/{path.name} ---\n{path.read_text(errors='replace')[-3000:]}")
+        runner = state / "logs" / "podrunner.log"
+        if runner.exists():
+            out.append(f"--- pod runner ---\n{runner.read_text(errors='replace')[-3000:]}")
+        return "\n".join(out)
 
     def rp(self) -> dict[str, Any]:
         result: dict[str, Any] = self.cluster.get("routepolicy", "chat", "-n", self.namespace)
