@@ -57,6 +57,12 @@ class JobState(ChildState):
 
 
 @dataclass(frozen=True)
+class ClaimState(ChildState):
+    phase: str = "Pending"  # Pending, Bound or Lost
+    storage_class: str | None = None  # spec.storageClassName (admission fills in the default class)
+
+
+@dataclass(frozen=True)
 class PodState:
     namespace: str
     name: str
@@ -100,6 +106,14 @@ def summarize_child(body: JSON) -> ChildState:
         state: ChildState = summarize_deployment(body)
     elif kind == "Job":
         state = summarize_job(body)
+    elif kind == "PersistentVolumeClaim":
+        state = ClaimState(
+            kind,
+            body["metadata"]["name"],
+            _annotations(body).get(keys.CONFIG_HASH),
+            phase=(body.get("status") or {}).get("phase") or "Pending",
+            storage_class=(body.get("spec") or {}).get("storageClassName"),
+        )
     else:
         state = ChildState(kind, body["metadata"]["name"], _annotations(body).get(keys.CONFIG_HASH))
     return dataclasses.replace(state, owned=owned_digest(body, FIELD_MANAGER))

@@ -155,7 +155,7 @@ class TestModelDeploymentCRD:
 
     def test_printer_columns_point_at_existing_fields(self, crd):
         columns = {c["name"]: c["jsonPath"] for c in crd["spec"]["versions"][0]["additionalPrinterColumns"]}
-        assert list(columns) == ["Model", "GPU", "GPUs", "TP", "Ready", "Phase", "Age"]
+        assert list(columns) == ["Model", "GPU", "GPUs", "TP", "Ready", "Phase", "Reason", "Age"]
         for name, path in columns.items():
             if path.startswith(".metadata"):
                 continue

@@ -176,6 +176,15 @@ class CacheSpec(_Model):
     storage_class_name: str | None = Field(
         default=None, description="StorageClass of the PVC. Default: the cluster's default class."
     )
+    access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] = Field(
+        default="ReadWriteOnce",
+        description=(
+            "Access mode of the PVC. ReadWriteOnce (default) works with any block storage class but attaches "
+            "to one node: replicas on other nodes fail with Multi-Attach errors, so use it for one replica or "
+            "replicas on one node. ReadWriteMany shares one cache across nodes and needs a class that offers it "
+            "(NFS, CephFS, a cloud file store)."
+        ),
+    )
 
 
 class SourceSpec(_Model):
@@ -352,7 +361,17 @@ class ModelDeploymentStatus(_Model):
     )
     phase: Phase | None = Field(
         default=None,
-        description="Summary derived from the conditions: Pending, Downloading, Starting, Ready, Degraded or Failed.",
+        description=(
+            "Summary derived from the conditions: Pending, Downloading, Starting, Ready, Degraded or Failed. "
+            "A refused edit of a serving object is Degraded (the last good plan keeps serving), not Failed."
+        ),
+    )
+    reason: str | None = Field(
+        default=None,
+        description=(
+            "The condition reason behind the phase (empty when Ready), e.g. InsufficientGPU or "
+            "DownloadUnschedulable, for the Reason printer column."
+        ),
     )
     conditions: list[Condition] = Field(
         default_factory=list,
@@ -374,7 +393,11 @@ class ModelDeploymentStatus(_Model):
         default=None, description="Label selector of the vLLM pods (scale subresource labelSelectorPath)."
     )
     plan: Plan | None = Field(
-        default=None, description="The plan the operator applied; absent while the spec cannot be planned."
+        default=None,
+        description=(
+            "The plan the operator applied. While a new spec cannot be planned it stays the last good plan "
+            "if that plan's Deployment still exists (it keeps serving); otherwise absent."
+        ),
     )
     rollout_strategy: Literal["Surge", "Recreate"] | None = Field(
         default=None, description="Rollout strategy in effect (what Auto resolved to)."
