@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from tests.support.cluster import LocalCluster, condition, wait_for
 from tests.support.modeldeployments import (
@@ -398,3 +401,56 @@ def test_restart_mid_way_converges_without_duplicates(
     for kind in ("deployments", "services", "poddisruptionbudgets"):
         assert len(cluster.get(kind, "-n", namespace)["items"]) == 1, kind
     assert len(cluster.get("replicasets", "-n", namespace)["items"]) == 1  # no second rollout
+
+
+def test_the_cached_example_goes_ready_on_the_default_storage_class(
+    cluster: LocalCluster, operator: OperatorProcess, namespace: str
+) -> None:
+    example = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "examples" / "modeldeployment-20b-l4-cached.yaml").read_text()
+    )
+    cluster.apply(example, namespace)
+    name = example["metadata"]["name"]
+    md = wait_ready(cluster, namespace, name, timeout=120)
+    assert condition(md, "WeightsReady")["reason"] == "Downloaded"  # type: ignore[index]
+    pvc = cluster.get("pvc", f"{name}-weights", "-n", namespace)
+    assert pvc["spec"]["storageClassName"] == "standard"  # the default class, filled in by admission
+    assert pvc["status"]["phase"] == "Bound"
+
+
+def test_a_cache_no_class_can_provision_is_degraded_with_the_schedulers_reason(
+    cluster: LocalCluster, operator: OperatorProcess, namespace: str
+) -> None:
+    spec = {"source": {"cache": {"size": "20Gi", "storageClassName": f"missing-{namespace}"}}}
+    cluster.apply(model_deployment("stuck", "gpt-oss-20b", "L4", **spec), namespace)
+    md = wait_condition(cluster, namespace, "stuck", "Degraded", "True", "DownloadUnschedulable")
+    message = condition(md, "Degraded")["message"]  # type: ignore[index]
+    assert "unbound immediate PersistentVolumeClaims" in message
+    assert f"PVC stuck-weights is Pending (storageClassName missing-{namespace})" in message
+    assert md["status"]["phase"] == "Degraded"
+    assert md["status"]["reason"] == "DownloadUnschedulable"
+    assert condition(md, "WeightsReady")["reason"] == "DownloadUnschedulable"  # type: ignore[index]
+
+
+def test_a_refused_edit_of_a_serving_model_reports_the_plan_that_still_serves(
+    cluster: LocalCluster, operator: OperatorProcess, namespace: str
+) -> None:
+    cluster.apply(model_deployment("big", "gpt-oss-120b", "H100-80GB"), namespace)
+    wait_ready(cluster, namespace, "big")
+    cluster.apply(model_deployment("big", "gpt-oss-120b", "H100-80GB", gpu_extra={"count": 1}), namespace)
+    md = wait_condition(cluster, namespace, "big", "Planned", "False", "InsufficientGPUMemory")
+    assert md["status"]["phase"] == "Degraded"
+    assert md["status"]["reason"] == "InsufficientGPUMemory"
+    assert (md["status"]["plan"]["gpusPerReplica"], md["status"]["plan"]["tensorParallelSize"]) == (2, 2)
+    assert md["status"]["readyText"] == "1/1"
+    row = cluster.kubectl("get", "md", "big", "-n", namespace, "--no-headers").stdout.split()
+    assert row[3:8] == ["2", "2", "1/1", "Degraded", "InsufficientGPUMemory"], row
+    warnings = [
+        e
+        for e in cluster.get("events", "-n", namespace, "--field-selector", "involvedObject.name=big")[
+            "items"
+        ]
+        if e["type"] == "Warning"
+    ]
+    assert [e["reason"] for e in warnings] == ["InsufficientGPUMemory"]
+    assert warnings[0].get("count", 1) == 1
