@@ -103,6 +103,17 @@ def test_api_server_refuses_bad_count_and_managed_extra_args(
     assert "metadata.name must be at most 54 characters" in proc.stderr
 
 
+def test_negative_replicas_is_one_message(
+    cluster: LocalCluster, operator: OperatorProcess, namespace: str
+) -> None:
+    body = model_deployment("negative", "gpt-oss-20b", "L4", replicas=-1)
+    proc = cluster.kubectl("create", "-n", namespace, "-f", "-", stdin=json.dumps(body), check=False)
+    assert proc.returncode != 0
+    problems = [line for line in proc.stderr.splitlines() if "spec.replicas" in line]
+    assert len(problems) == 1, proc.stderr
+    assert "Invalid value: -1: should be a non-negative integer" in problems[0]
+
+
 def test_api_server_refuses_abbreviations_of_managed_flags(
     cluster: LocalCluster, operator: OperatorProcess, namespace: str
 ) -> None:
@@ -208,14 +219,26 @@ def test_full_gpu_nodes_show_insufficient_gpu(
     assert events["items"][0]["type"] == "Warning"
 
 
+def test_kubectl_get_says_why_a_model_is_pending(
+    cluster: LocalCluster, operator: OperatorProcess, namespace: str
+) -> None:
+    # No B200 nodes in the local pools: the pods wait, and the reason is in `kubectl get`.
+    cluster.apply(model_deployment("nowhere", "gpt-oss-20b", "B200"), namespace)
+    md = wait_condition(cluster, namespace, "nowhere", "Degraded", "True", "Unschedulable")
+    assert md["status"]["phase"] == "Pending"
+    row = cluster.kubectl("get", "md", "nowhere", "-n", namespace, "--no-headers").stdout.split()
+    assert row[6:8] == ["Pending", "Unschedulable"], row
+
+
 def test_kubectl_get_shows_columns_and_scale_works(
     cluster: LocalCluster, operator: OperatorProcess, namespace: str
 ) -> None:
     cluster.apply(model_deployment("cols", "gpt-oss-20b", "L40S"), namespace)
     wait_ready(cluster, namespace, "cols")
     out = cluster.kubectl("get", "md", "-n", namespace).stdout.splitlines()
-    assert out[0].split() == ["NAME", "MODEL", "GPU", "GPUS", "TP", "READY", "PHASE", "AGE"]
+    assert out[0].split() == ["NAME", "MODEL", "GPU", "GPUS", "TP", "READY", "PHASE", "REASON", "AGE"]
     assert out[1].split()[:7] == ["cols", "gpt-oss-20b", "L40S", "1", "1", "1/1", "Ready"]
+    assert len(out[1].split()) == 8  # no reason when Ready
     assert "cols" in cluster.kubectl("get", "gptoss", "-n", namespace).stdout  # the category
 
     cluster.kubectl("scale", "md", "cols", "-n", namespace, "--replicas=2")

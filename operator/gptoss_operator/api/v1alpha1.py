@@ -290,13 +290,13 @@ class ModelDeploymentSpec(_Model):
 
     model: ModelName = Field(description="The gpt-oss model to serve: gpt-oss-20b or gpt-oss-120b.")
     gpu: GPUSpec = Field(description="GPU type and GPUs per replica.")
-    replicas: int = Field(
+    # No minimum and no CEL rule in the CRD: the scale subresource already refuses a negative
+    # specReplicasPath ("should be a non-negative integer"), and a second and third rule only
+    # repeated that one mistake in three messages. pydantic keeps ge=0 for bodies that bypassed it.
+    replicas: Annotated[int, WithJsonSchema({"type": "integer"})] = Field(
         default=1,
         ge=0,
-        description="Number of vLLM replicas (scale subresource: kubectl scale and HPA work).",
-        json_schema_extra={
-            "x-kubernetes-validations": [{"rule": "self >= 0", "message": "replicas must be 0 or more"}]
-        },
+        description="Number of vLLM replicas, 0 or more (scale subresource: kubectl scale and HPA work).",
     )
     serving: ServingSpec = Field(
         default_factory=ServingSpec, description="Context length, concurrency floor and parsers."
