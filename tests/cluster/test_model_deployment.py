@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -477,3 +480,40 @@ def test_a_refused_edit_of_a_serving_model_reports_the_plan_that_still_serves(
     ]
     assert [e["reason"] for e in warnings] == ["InsufficientGPUMemory"]
     assert warnings[0].get("count", 1) == 1
+
+
+def test_the_upgrade_check_in_the_docs_works_as_written(
+    cluster: LocalCluster, operator: OperatorProcess, namespace: str
+) -> None:
+    cluster.apply(model_deployment("up-a", "gpt-oss-20b", "L4"), namespace)
+    cluster.apply(
+        model_deployment("up-b", "gpt-oss-120b", "H100-80GB", serving={"maxModelLen": 32768}), namespace
+    )
+    wait_ready(cluster, namespace, "up-a")
+    wait_ready(cluster, namespace, "up-b")
+    # docs/operator.md, "Upgrading the operator" (one namespace here: the cluster is shared).
+    command = f"kubectl get md -n {namespace} -o yaml | {sys.executable} -m gptoss_operator plan -f - --diff"
+    same = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command],
+        env=cluster.env | {"PATH": f"{cluster.bindir}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert same.stdout.splitlines() == [f"{namespace}/up-a: same plan", f"{namespace}/up-b: same plan"]
+    # A new default image (what an upgrade of the operator brings) rolls both: exit 1, with the diff.
+    moved = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command],
+        env=cluster.env
+        | {
+            "PATH": f"{cluster.bindir}:{os.environ['PATH']}",
+            "GPTOSS_IMAGE_NVIDIA": "vllm/vllm-openai:v0.31.0",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert moved.returncode == 1, moved.stdout + moved.stderr
+    assert f"{namespace}/up-a: plan changes (its pods roll):" in moved.stdout
+    assert '+  "image": "vllm/vllm-openai:v0.31.0",' in moved.stdout

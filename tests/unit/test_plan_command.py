@@ -270,3 +270,19 @@ def test_plan_f_reads_kubectl_list_output_with_status(capsys, monkeypatch):
     out = json.loads(capsys.readouterr().out)
     assert [o["name"] for o in out] == ["llm/plain", "llm/cached"]
     assert [o["plan"] for o in out] == [_status_plan(b) for b in REAL_SPECS[:2]]
+
+
+def test_plan_diff_compares_each_status_plan(capsys, monkeypatch):
+    same = REAL_SPECS[0] | {"status": {"plan": _status_plan(REAL_SPECS[0])}}
+    stale_plan = dict(_status_plan(REAL_SPECS[1]))  # type: ignore[call-overload]
+    stale_plan["image"] = "vllm/vllm-openai:v0.15.1"
+    stale = REAL_SPECS[1] | {"status": {"plan": stale_plan}}
+    listing = yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [same, stale]})
+    monkeypatch.setattr(sys, "stdin", io.StringIO(listing))
+    assert main(["plan", "-f", "-", "--diff"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "llm/plain: same plan"
+    assert out[1] == "llm/cached: plan changes (its pods roll):"
+    assert '  -  "image": "vllm/vllm-openai:v0.15.1",' in out
+    monkeypatch.setattr(sys, "stdin", io.StringIO(yaml.safe_dump(same)))
+    assert main(["plan", "-f", "-", "--diff"]) == 0

@@ -35,6 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="ModelDeployment manifest(s) to plan, one or many YAML documents; - reads stdin",
     )
+    parser.add_argument(
+        "--diff",
+        action="store_true",
+        help=(
+            "with -f: compare each object's status.plan (kubectl get -o yaml output carries it) with the "
+            "plan this version writes; exit 1 when any differs (before an upgrade, docs/operator.md)"
+        ),
+    )
     parser.add_argument("--model", choices=MODEL_NAMES, help="gpt-oss model")
     parser.add_argument("--gpu", choices=get_args(GPUType), help="GPU type from the catalog")
     parser.add_argument(
@@ -99,7 +107,10 @@ def run(args: argparse.Namespace) -> int:
         if args.model is not None or args.gpu is not None:
             print("plan: give either -f FILE or --model/--gpu, not both", file=sys.stderr)
             return 2
-        return _plan_manifests(args.filename, args.output or "text")
+        return _plan_manifests(args.filename, args.output or "text", diff=args.diff)
+    if args.diff:
+        print("plan: --diff compares manifests: give -f FILE", file=sys.stderr)
+        return 2
     if args.model is None or args.gpu is None:
         print("plan: --model and --gpu are required (or use -f FILE, or --table)", file=sys.stderr)
         return 2
@@ -111,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     return _print_plans([("", spec)], args.output or "text")
 
 
-def _plan_manifests(filename: str, output: str) -> int:
+def _plan_manifests(filename: str, output: str, diff: bool = False) -> int:
     import yaml
     from pydantic import ValidationError
 
@@ -129,6 +140,7 @@ def _plan_manifests(filename: str, output: str) -> int:
         print(f"plan: {filename}: {describe_yaml_error(e)}", file=sys.stderr)
         return 2
     specs = []
+    stored: dict[str, Any] = {}
     for i, doc in enumerate(docs, 1):
         if not isinstance(doc, dict) or doc.get("kind") != KIND:
             kind = doc.get("kind") if isinstance(doc, dict) else type(doc).__name__
@@ -145,10 +157,46 @@ def _plan_manifests(filename: str, output: str) -> int:
             print(f"plan: {name}: invalid spec: {describe_validation_error(e)}", file=sys.stderr)
             return 2
         specs.append((name, md.spec))
+        stored[name] = (doc.get("status") or {}).get("plan")
     if not specs:
         print(f"plan: {filename} holds no {KIND}", file=sys.stderr)
         return 2
+    if diff:
+        return _diff_plans(specs, stored)
     return _print_plans(specs, output, named=len(specs) > 1)
+
+
+def _diff_plans(specs: list[tuple[str, Any]], stored: dict[str, Any]) -> int:
+    """One line per object (a unified diff under it when the plan changes); exit 1 if any does."""
+    import difflib
+    import json
+
+    from gptoss_operator.planning.planner import Refusal, plan_deployment
+    from gptoss_operator.settings import OperatorSettings
+
+    settings = OperatorSettings.from_env().planner
+    changed = refused = False
+    for name, spec in specs:
+        result = plan_deployment(spec, settings)
+        if isinstance(result, Refusal):
+            print(f"{name}: refused by this version: {result.reason}: {result.message}")
+            refused = True
+            continue
+        new = result.model_dump(by_alias=True, mode="json")
+        old = stored.get(name)
+        if old is None:
+            print(f"{name}: no status.plan to compare with (not planned yet, or not from the cluster)")
+            changed = True
+        elif old == new:
+            print(f"{name}: same plan")
+        else:
+            changed = True
+            print(f"{name}: plan changes (its pods roll):")
+            before = json.dumps(old, indent=2, sort_keys=True).splitlines()
+            after = json.dumps(new, indent=2, sort_keys=True).splitlines()
+            for line in difflib.unified_diff(before, after, "status.plan", "new plan", lineterm="", n=1):
+                print("  " + line)
+    return EXIT_REFUSED if refused else (1 if changed else 0)
 
 
 def _expand_lists(docs: list[Any]) -> list[Any]:
