@@ -58,7 +58,9 @@ class JobState(ChildState):
 
 @dataclass(frozen=True)
 class ClaimState(ChildState):
-    phase: str = "Pending"  # Pending, Bound or Lost
+    # Pending, Bound or Lost; "" for a manifest not yet seen from the API server (which sets
+    # Pending on create), so a predicted child is never mistaken for a stuck one.
+    phase: str = ""
     storage_class: str | None = None  # spec.storageClassName (admission fills in the default class)
 
 
@@ -111,7 +113,7 @@ def summarize_child(body: JSON) -> ChildState:
             kind,
             body["metadata"]["name"],
             _annotations(body).get(keys.CONFIG_HASH),
-            phase=(body.get("status") or {}).get("phase") or "Pending",
+            phase=(body.get("status") or {}).get("phase") or "",
             storage_class=(body.get("spec") or {}).get("storageClassName"),
         )
     else:

@@ -5,7 +5,7 @@ Conditions are metav1-style; ``phase`` is derived from them, never stored indepe
 | condition | True | False / Unknown |
 | --- | --- | --- |
 | Planned | Planned | InvalidSpec, UnsupportedGPU, InsufficientGPUMemory, ContextTooLong |
-| WeightsReady | DownloadAtStart (no cache), Downloaded | Downloading, DownloadFailed, DownloadUnschedulable, <pod waiting reason>, NotPlanned |
+| WeightsReady | DownloadAtStart (no cache), Downloaded | Downloading, DownloadFailed, DownloadUnschedulable, NoStorageClass, <pod waiting reason>, NotPlanned |
 | Progressing | Creating, RollingOut | Complete, InsufficientGPU, ProgressDeadlineExceeded, WaitingForWeights, ... |
 | Ready | Serving (also from the last good plan while a new spec is refused) | ScaledToZero, Starting, NotPlanned |
 | Degraded | InvalidSpec, <refusal>, ApplyFailed, DownloadFailed, InsufficientGPU, Unschedulable, CrashLoopBackOff, ... | AsExpected |
@@ -154,6 +154,13 @@ def _download_stuck(o: Observation) -> tuple[str, str] | None:
     if failing is not None:
         reason = failing.waiting_reason or "PodsFailing"
         return reason, f"download pod {failing.name} is in {reason}"
+    if o.claim is not None and o.claim.phase == "Pending" and not o.claim.storage_class:
+        # The API server's DefaultStorageClass admission fills in the default class on create:
+        # a claim stored without one means the cluster had none, and nothing will provision it.
+        return "NoStorageClass", (
+            f"PVC {o.claim.name} is Pending with no storageClassName and the cluster has no default "
+            "StorageClass: set source.cache.storageClassName, or mark a class default"
+        )
     return None
 
 

@@ -247,7 +247,9 @@ def download_pod(unschedulable: str | None = None, waiting: str | None = None) -
 def test_a_cache_that_can_never_fill_is_degraded_with_the_schedulers_reason() -> None:
     raw = body(model="gpt-oss-20b", gpu={"type": "L4"}, source={"cache": {}})
     children = converged(decide(gathered(raw), SETTINGS, NOW))
-    assert isinstance(children["PersistentVolumeClaim"], ClaimState)
+    claim = children["PersistentVolumeClaim"]
+    assert isinstance(claim, ClaimState)
+    children["PersistentVolumeClaim"] = ClaimState(claim.kind, claim.name, claim.config_hash, phase="Pending")
     g = dataclasses.replace(gathered(raw, children=children), download_pods=(download_pod(UNBOUND),))
     d = decide(g, SETTINGS, NOW)
     assert conditions(d)["WeightsReady"] == ("False", "DownloadUnschedulable")
@@ -330,3 +332,25 @@ def test_a_refused_spec_with_nothing_running_is_failed_without_a_plan() -> None:
     assert d.status.patch["phase"] == "Failed"
     assert d.status.patch["plan"] is None
     assert [(e.type, e.reason) for e in d.status.events] == [("Warning", "InsufficientGPUMemory")]
+
+
+def test_a_claim_stored_without_a_class_is_degraded_before_any_pod_exists() -> None:
+    raw = body(model="gpt-oss-20b", gpu={"type": "L4"}, source={"cache": {}})
+    first = decide(gathered(raw), SETTINGS, NOW)
+    # Just applied: the claim is the operator's prediction, not a stuck claim.
+    assert conditions(first)["Degraded"] == ("False", "AsExpected")
+    children = converged(first)
+    claim = children["PersistentVolumeClaim"]
+    children["PersistentVolumeClaim"] = ClaimState(claim.kind, claim.name, claim.config_hash, phase="Pending")
+    d = decide(gathered(raw, children=children), SETTINGS, NOW)
+    assert conditions(d)["Degraded"] == ("True", "NoStorageClass")
+    assert d.status.patch is not None
+    assert d.status.patch["phase"] == "Degraded"
+    # Admission filled in the default class: waiting for it to provision is just downloading.
+    children["PersistentVolumeClaim"] = ClaimState(
+        claim.kind, claim.name, claim.config_hash, phase="Pending", storage_class="standard"
+    )
+    assert conditions(decide(gathered(raw, children=children), SETTINGS, NOW))["Degraded"] == (
+        "False",
+        "AsExpected",
+    )
