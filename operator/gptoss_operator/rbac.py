@@ -7,7 +7,7 @@ Two modes, as ``gptoss-operator run`` has them:
 - cluster-wide (no ``--namespace``): one ClusterRole with every rule (:func:`cluster_role_rules`);
 - namespaced (``--namespace`` ...): a Role in each watched namespace with the namespaced rules
   (:func:`namespace_role_rules`), plus a ClusterRole with the rules on cluster-scoped resources
-  (``cluster_role_rules(namespaced=True)``: nodes and CustomResourceDefinitions).
+  (``cluster_role_rules(namespaced=True)``: nodes, CustomResourceDefinitions and namespaces).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class Rule:
     verbs: tuple[str, ...]
     why: str
     cluster_scoped: bool = False  # the resources are cluster-scoped: a ClusterRole even when namespaced
+    namespaced_mode_only: bool = False  # needed only with --namespace
 
     def manifest(self) -> dict[str, Any]:
         return {"apiGroups": [self.api_group], "resources": list(self.resources), "verbs": list(self.verbs)}
@@ -103,6 +104,15 @@ RULES: Final[tuple[Rule, ...]] = (
     ),
     Rule(
         "",
+        ("namespaces",),
+        ("list", "watch"),
+        "kopf follows the watched namespaces appearing and disappearing "
+        "(without it kopf logs APIForbiddenError on namespaces)",
+        cluster_scoped=True,
+        namespaced_mode_only=True,
+    ),
+    Rule(
+        "",
         _resources(kinds.SECRET),
         ("list", "watch"),
         "whether a RoutePolicy's key Secret and key exist: only key names are kept, never a value",
@@ -112,7 +122,9 @@ RULES: Final[tuple[Rule, ...]] = (
 
 def cluster_role_rules(namespaced: bool = False) -> list[dict[str, Any]]:
     """The ClusterRole's rules: every rule, or with ``namespaced`` the cluster-scoped ones only."""
-    return [r.manifest() for r in RULES if r.cluster_scoped or not namespaced]
+    if namespaced:
+        return [r.manifest() for r in RULES if r.cluster_scoped]
+    return [r.manifest() for r in RULES if not r.namespaced_mode_only]
 
 
 def namespace_role_rules() -> list[dict[str, Any]]:
@@ -127,5 +139,7 @@ def markdown_table() -> str:
         group = f"`{r.api_group}`" if r.api_group else 'core (`""`)'
         resources = ", ".join(f"`{x}`" for x in r.resources)
         scope = "cluster" if r.cluster_scoped else "namespace"
+        if r.namespaced_mode_only:
+            scope += ", `--namespace` only"
         lines.append(f"| {group} | {resources} | {'/'.join(r.verbs)} | {scope} | {r.why} |")
     return "\n".join(lines) + "\n"

@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 from gptoss_operator import rbac
@@ -32,42 +34,69 @@ def service_account_kubeconfig(cluster: LocalCluster, path: Path) -> Path:
     return path
 
 
-def test_the_operator_needs_nothing_beyond_the_documented_rules(tmp_path: Path) -> None:
+SUBJECT = {"kind": "ServiceAccount", "name": "gptoss-operator", "namespace": SA_NAMESPACE}
+
+
+def bindings(namespaced: bool) -> list[dict[str, Any]]:
+    """The ServiceAccount and exactly the documented roles for the mode (rbac.py)."""
+    objects: list[dict[str, Any]] = [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "gptoss-operator", "namespace": SA_NAMESPACE},
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "gptoss-operator"},
+            "rules": rbac.cluster_role_rules(namespaced=namespaced),
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "gptoss-operator"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "gptoss-operator",
+            },
+            "subjects": [SUBJECT],
+        },
+    ]
+    if namespaced:
+        objects += [
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": "gptoss-operator", "namespace": "llm"},
+                "rules": rbac.namespace_role_rules(),
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "gptoss-operator", "namespace": "llm"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": "gptoss-operator",
+                },
+                "subjects": [SUBJECT],
+            },
+        ]
+    return objects
+
+
+@pytest.mark.parametrize("namespaced", [False, True], ids=["cluster-wide", "namespaced"])
+def test_the_operator_needs_nothing_beyond_the_documented_rules(tmp_path: Path, namespaced: bool) -> None:
     local = LocalCluster.start(reuse_env=False)  # its own cluster: the session's operator is admin
     log = tmp_path / "operator.log"
-    operator = OperatorProcess(local, log, extra_args=("--log-format", "json"))
+    mode = ("--namespace", "llm") if namespaced else ()
+    operator = OperatorProcess(local, log, extra_args=("--log-format", "json", *mode))
     try:
         operator.install_crds()
         local.kubectl("create", "namespace", SA_NAMESPACE)
         local.kubectl("create", "namespace", "llm")
-        local.apply(
-            [
-                {
-                    "apiVersion": "v1",
-                    "kind": "ServiceAccount",
-                    "metadata": {"name": "gptoss-operator", "namespace": SA_NAMESPACE},
-                },
-                {
-                    "apiVersion": "rbac.authorization.k8s.io/v1",
-                    "kind": "ClusterRole",
-                    "metadata": {"name": "gptoss-operator"},
-                    "rules": rbac.cluster_role_rules(),
-                },
-                {
-                    "apiVersion": "rbac.authorization.k8s.io/v1",
-                    "kind": "ClusterRoleBinding",
-                    "metadata": {"name": "gptoss-operator"},
-                    "roleRef": {
-                        "apiGroup": "rbac.authorization.k8s.io",
-                        "kind": "ClusterRole",
-                        "name": "gptoss-operator",
-                    },
-                    "subjects": [
-                        {"kind": "ServiceAccount", "name": "gptoss-operator", "namespace": SA_NAMESPACE}
-                    ],
-                },
-            ]
-        )
+        local.apply(bindings(namespaced))
         operator.kubeconfig = service_account_kubeconfig(local, tmp_path / "sa-kubeconfig")
         # Nothing else: the account may not even read a Secret's value.
         can = local.kubectl(

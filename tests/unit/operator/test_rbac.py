@@ -27,7 +27,13 @@ def test_every_kind_the_operator_writes_is_managed() -> None:
 
 def test_namespaced_mode_splits_cluster_scoped_rules_out() -> None:
     cluster = rbac.cluster_role_rules(namespaced=True)
-    assert sorted(res for r in cluster for res in r["resources"]) == ["customresourcedefinitions", "nodes"]
+    assert sorted(res for r in cluster for res in r["resources"]) == [
+        "customresourcedefinitions",
+        "namespaces",
+        "nodes",
+    ]
     namespaced = rbac.namespace_role_rules()
-    assert len(cluster) + len(namespaced) == len(rbac.cluster_role_rules())
+    # Cluster-wide, kopf needs no namespace list: that rule is the namespaced mode's alone.
+    assert len(cluster) + len(namespaced) == len(rbac.cluster_role_rules()) + 1
+    assert not any("namespaces" in r["resources"] for r in rbac.cluster_role_rules())
     assert not any("nodes" in r["resources"] for r in namespaced)
