@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cluster import ClusterStartError, LocalCluster
-from tests.support.operator_process import OperatorProcess
+from devtools.cluster import ClusterStartError, LocalCluster
+from devtools.operator_process import OperatorProcess
 
 
 @pytest.fixture(scope="session")

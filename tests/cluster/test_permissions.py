@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
+from devtools.cluster import LocalCluster, condition, wait_for
+from devtools.operator_process import OperatorProcess, settle
 from gptoss_operator import rbac
-from tests.support.cluster import LocalCluster, condition, wait_for
 from tests.support.modeldeployments import model_deployment, wait_ready
-from tests.support.operator_process import OperatorProcess, settle
 from tests.support.routepolicies import route_policy
 
 SA_NAMESPACE = "gptoss-system"

@@ -20,7 +20,7 @@ import httpx
 import openai
 import pytest
 
-from tests.support.cluster import REPO, LocalCluster, condition, wait_for
+from devtools.cluster import REPO, LocalCluster, condition, wait_for
 from tests.support.netns import http, in_netns
 from tests.support.routepolicies import route_policy
 

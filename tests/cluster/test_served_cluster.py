@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from tests.support.cluster import CLUSTER_SCRIPT, REPO, LocalCluster, wait_for
+from devtools.cluster import CLUSTER_SCRIPT, REPO, LocalCluster, wait_for
 from tests.support.netns import http, port_open
 
 POD_CIDR = ipaddress.ip_network("10.0.0.0/16")  # kind/cluster.py POD_CIDR

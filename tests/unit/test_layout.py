@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,3 +58,15 @@ def test_make_crds_regenerates_what_is_generated() -> None:
 def test_make_cluster_up_and_down_call_kind_cluster() -> None:
     assert any(c.startswith("kind/cluster up --name gptoss") for c in make_dry_run("cluster-up"))
     assert make_dry_run("cluster-down") == ["kind/cluster down --name gptoss"]
+
+
+def test_bench_and_devtools_never_reach_into_tests() -> None:
+    # tests/ holds tests; what benchmarks share with them (the local cluster, the operator
+    # process, the simulators) lives in devtools/ or the package.
+    offenders = [
+        str(path.relative_to(REPO))
+        for directory in ("bench", "devtools")
+        for path in (REPO / directory).rglob("*.py")
+        if re.search(r"^\s*(from|import) tests\b|[\"']tests\.support", path.read_text(), re.M)
+    ]
+    assert offenders == []

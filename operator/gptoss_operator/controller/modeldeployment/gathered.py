@@ -25,10 +25,6 @@ class Gathered:
     gpu_pods: tuple[PodState, ...]  # every pod known to hold GPUs (same purpose)
     download_pods: tuple[PodState, ...] = ()  # the weight Job's pods (why a download is stuck)
 
-    @property
-    def converged_before(self) -> bool:
-        return bool((self.body.get("status") or {}).get("observedGeneration"))
-
 
 def expected_children(md: ModelDeployment) -> dict[str, str]:
     """Kind -> name of the children the decision may look at for ``md``."""

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 CLUSTER_SCRIPT = REPO / "kind" / "cluster"
 T = TypeVar("T")
 
