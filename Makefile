@@ -28,3 +28,18 @@ unit: venv
 
 demo: venv
 	bash kind/demo.sh
+
+# Everything generated from the code: the CRDs (from the pydantic models) and docs/sizing.md
+# (from the planner). Unit tests fail when either drifts.
+crds: venv
+	$(BIN)/gptoss-operator crds --output-dir crds
+	$(BIN)/gptoss-operator crds --chart-dir charts/gpt-oss-operator
+	$(BIN)/gptoss-operator plan --table > docs/sizing.md
+
+# A local control plane named $(CLUSTER) (kind/README.md); `export KUBECONFIG=...` as printed.
+CLUSTER ?= gptoss
+cluster-up: venv
+	kind/cluster up --name $(CLUSTER)
+
+cluster-down:
+	kind/cluster down --name $(CLUSTER)

@@ -473,6 +473,7 @@ def up(name: str, node_files: list[Path], timeout: float, serve: bool = False) -
             # Defaults are 20/30 QPS, far too slow for a scale benchmark's thousands of objects.
             "--kube-api-qps=500", "--kube-api-burst=1000", "--concurrent-deployment-syncs=20",
             "--concurrent-replicaset-syncs=20", "--concurrent-gc-syncs=50",
+            "--enable-hostpath-provisioner",  # binds DEFAULT_STORAGE_CLASS's claims
         ])  # fmt: skip
         sched = c.start(state, "kube-scheduler", [
             str(bindir / "kube-scheduler"), *common, f"--secure-port={p_sched}",
@@ -499,6 +500,8 @@ def up(name: str, node_files: list[Path], timeout: float, serve: bool = False) -
         # Pods need the namespace's "default" ServiceAccount (ServiceAccount admission), which
         # the controller-manager creates: waiting for it proves that controller is running.
         wait_default_serviceaccount(bindir, c, kcm, timeout)
+        kubectl(bindir, c.kubeconfig, "apply", "--server-side", "--field-manager=gptoss-kind",
+                "-f", "-", stdin=json.dumps(DEFAULT_STORAGE_CLASS))  # fmt: skip
         if serve:
             start_podrunner(c, state, timeout)
     except BaseException:
@@ -510,6 +513,20 @@ def up(name: str, node_files: list[Path], timeout: float, serve: bool = False) -
     log(f"cluster {name!r} up in {time.monotonic() - started:.1f}s with {len(nodes)} nodes {where} "
         f"(API server https://127.0.0.1:{p_api}, logs in {c.logs})")  # fmt: skip
     return c
+
+
+# A default StorageClass provisioned by the controller-manager's hostPath provisioner
+# (--enable-hostpath-provisioner: a directory under /tmp/hostpath_pv per claim, ReadWriteOnce
+# only, for single-machine development as its --help says), so a claim without a class (a
+# ModelDeployment's source.cache) binds here as it would on a real cluster.
+DEFAULT_STORAGE_CLASS: dict[str, Any] = {
+    "apiVersion": "storage.k8s.io/v1",
+    "kind": "StorageClass",
+    "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+    "provisioner": "kubernetes.io/host-path",
+    "reclaimPolicy": "Delete",
+    "volumeBindingMode": "Immediate",
+}
 
 
 def podrunner_python() -> str:

@@ -57,6 +57,14 @@ class JobState(ChildState):
 
 
 @dataclass(frozen=True)
+class ClaimState(ChildState):
+    # Pending, Bound or Lost; "" for a manifest not yet seen from the API server (which sets
+    # Pending on create), so a predicted child is never mistaken for a stuck one.
+    phase: str = ""
+    storage_class: str | None = None  # spec.storageClassName (admission fills in the default class)
+
+
+@dataclass(frozen=True)
 class PodState:
     namespace: str
     name: str
@@ -100,6 +108,14 @@ def summarize_child(body: JSON) -> ChildState:
         state: ChildState = summarize_deployment(body)
     elif kind == "Job":
         state = summarize_job(body)
+    elif kind == "PersistentVolumeClaim":
+        state = ClaimState(
+            kind,
+            body["metadata"]["name"],
+            _annotations(body).get(keys.CONFIG_HASH),
+            phase=(body.get("status") or {}).get("phase") or "",
+            storage_class=(body.get("spec") or {}).get("storageClassName"),
+        )
     else:
         state = ChildState(kind, body["metadata"]["name"], _annotations(body).get(keys.CONFIG_HASH))
     return dataclasses.replace(state, owned=owned_digest(body, FIELD_MANAGER))

@@ -110,3 +110,52 @@ def write_chart_rules(chart_dir: Path) -> Path:
     path = chart_dir / "templates" / CHART_RULES_FILE
     path.write_text(chart_rules_template())
     return path
+
+
+# ---------------------------------------------------------------------------- one list, other views
+
+MANAGE: Final = OWN
+
+
+def cluster_role_rules(namespaced: bool = False) -> list[Rule]:
+    """The ClusterRole: everything cluster-wide; with ``--namespace``, only the cluster-scoped reads
+    (the namespaced rules then go into a Role per watched namespace: :func:`namespace_role_rules`)."""
+    if namespaced:
+        return cluster_rules(clusterwide=False)
+    return [*namespaced_rules(), *cluster_rules(clusterwide=True)]
+
+
+def namespace_role_rules() -> list[Rule]:
+    return namespaced_rules()
+
+
+_WHY: Final = {
+    "modeldeployments": "the objects it reconciles (kopf watches them; the relist lists them)",
+    "modeldeployments/status": "status is a merge patch of the status subresource",
+    "deployments": "the vLLM and router Deployments (server-side apply creates and patches)",
+    "configmaps": "Services; the weight cache's PVC; the router's ConfigMap and ServiceAccount",
+    "poddisruptionbudgets": "PodDisruptionBudgets at replicas > 1",
+    "jobs": "the weight cache's download Job",
+    "rolebindings": "the router's Role and RoleBinding (EndpointSlice reads in its namespace)",
+    "endpointslices": "Kubernetes lets it grant the router's Role only what it holds itself",
+    "events": "events on its objects",
+    "pods": "GPU requests per node (rollout Auto), unschedulable or failing pods (status); "
+    "Secrets: whether a RoutePolicy's key Secret and key exist (only key names are kept, never a value)",
+    "nodes": "GPU capacity of matching nodes (rollout Auto)",
+    "customresourcedefinitions": "kopf discovers the CRDs it serves before watching them",
+    "namespaces": "kopf follows the watched namespaces appearing and disappearing",
+}
+
+
+def markdown_table() -> str:
+    """The permissions table of docs/operator.md (a unit test keeps the doc equal to it)."""
+    rows = ["| API group | resources | verbs | scope | why |", "| --- | --- | --- | --- | --- |"]
+    scoped = [(r, "namespace") for r in namespaced_rules()]
+    scoped += [(r, "cluster") for r in cluster_rules(clusterwide=True)]
+    scoped += [(r, "cluster, `--namespace` only") for r in cluster_rules(clusterwide=False)[2:]]
+    for rule, scope in scoped:
+        group = f"`{rule['apiGroups'][0]}`" if rule["apiGroups"][0] else 'core (`""`)'
+        resources = ", ".join(f"`{r}`" for r in rule["resources"])
+        why = next((w for r, w in _WHY.items() if r in rule["resources"]), "")
+        rows.append(f"| {group} | {resources} | {'/'.join(rule['verbs'])} | {scope} | {why} |")
+    return "\n".join(rows) + "\n"

@@ -5,9 +5,9 @@ Conditions are metav1-style; ``phase`` is derived from them, never stored indepe
 | condition | True | False / Unknown |
 | --- | --- | --- |
 | Planned | Planned | InvalidSpec, UnsupportedGPU, InsufficientGPUMemory, ContextTooLong |
-| WeightsReady | DownloadAtStart (no cache), Downloaded | Downloading, DownloadFailed, NotPlanned |
+| WeightsReady | DownloadAtStart (no cache), Downloaded | Downloading, DownloadFailed, DownloadUnschedulable, NoStorageClass, <pod waiting reason>, NotPlanned |
 | Progressing | Creating, RollingOut | Complete, InsufficientGPU, ProgressDeadlineExceeded, WaitingForWeights, ... |
-| Ready | Serving | ScaledToZero, Starting, NotPlanned |
+| Ready | Serving (also from the last good plan while a new spec is refused) | ScaledToZero, Starting, NotPlanned |
 | Degraded | InvalidSpec, <refusal>, ApplyFailed, DownloadFailed, InsufficientGPU, Unschedulable, CrashLoopBackOff, ... | AsExpected |
 """
 
@@ -27,7 +27,7 @@ from gptoss_operator.api.v1alpha1 import (
     Plan,
     ready_text,
 )
-from gptoss_operator.observed import DeploymentState, JobState, PodState
+from gptoss_operator.observed import ClaimState, DeploymentState, JobState, PodState
 
 JSON = dict[str, Any]
 Weights = Literal["NotCached", "Downloading", "Downloaded", "Failed"]
@@ -65,6 +65,11 @@ class Observation:
     pods: Sequence[PodState] = field(default=())  # the vLLM server pods
     apply_error: str | None = None
     rollout: str | None = None
+    # The plan the running Deployment was built from (the stored status.plan), kept while a new
+    # spec is refused: the old pods keep serving and status says so.
+    serving_plan: Plan | None = None
+    download_pods: Sequence[PodState] = field(default=())  # the weight Job's pods
+    claim: ClaimState | None = None  # the weight cache's PVC
 
 
 @dataclass(frozen=True)
@@ -114,9 +119,49 @@ def _weights(o: Observation) -> JSON:
     if o.weights == "Failed":
         msg = o.job.message if o.job and o.job.message else "the download Job failed"
         return _cond(CONDITION_WEIGHTS_READY, False, "DownloadFailed", msg)
+    if stuck := _download_stuck(o):
+        return _cond(CONDITION_WEIGHTS_READY, False, *stuck)
     return _cond(
         CONDITION_WEIGHTS_READY, False, "Downloading", "the download Job is filling the weight cache"
     )
+
+
+def _download_stuck(o: Observation) -> tuple[str, str] | None:
+    """Why a download that is "in progress" can never finish on its own, or None.
+
+    A claim nothing provisions (no StorageClass named and no default class, or a class whose
+    provisioner is missing) stays Pending, and the scheduler then refuses the download pod
+    ("pod has unbound immediate PersistentVolumeClaims"): without this the cache would read
+    as Downloading forever.
+    """
+    if o.weights != "Downloading":
+        return None
+    pods = [p for p in o.download_pods if not p.terminating]
+    claim = ""
+    if o.claim is not None and o.claim.phase == "Pending":
+        claim = f"; PVC {o.claim.name} is Pending" + (
+            f" (storageClassName {o.claim.storage_class})"
+            if o.claim.storage_class
+            else " with no storageClassName: the cluster has no default StorageClass, set source.cache.storageClassName"
+        )
+    stuck = next((p for p in pods if p.unschedulable), None)
+    if stuck is not None:
+        return (
+            "DownloadUnschedulable",
+            f"download pod {stuck.name} cannot be scheduled: {stuck.unschedulable}{claim}",
+        )
+    failing = next((p for p in pods if p.waiting_reason in FAILING_WAIT_REASONS), None)
+    if failing is not None:
+        reason = failing.waiting_reason or "PodsFailing"
+        return reason, f"download pod {failing.name} is in {reason}"
+    if o.claim is not None and o.claim.phase == "Pending" and not o.claim.storage_class:
+        # The API server's DefaultStorageClass admission fills in the default class on create:
+        # a claim stored without one means the cluster had none, and nothing will provision it.
+        return "NoStorageClass", (
+            f"PVC {o.claim.name} is Pending with no storageClassName and the cluster has no default "
+            "StorageClass: set source.cache.storageClassName, or mark a class default"
+        )
+    return None
 
 
 def _unschedulable(o: Observation) -> tuple[list[PodState], list[PodState]]:
@@ -132,7 +177,7 @@ def _degraded(o: Observation) -> JSON:
         return _cond(CONDITION_DEGRADED, True, o.refusal[0], o.refusal[1])
     if o.apply_error:
         return _cond(CONDITION_DEGRADED, True, "ApplyFailed", o.apply_error)
-    if o.weights == "Failed":
+    if o.weights == "Failed" or _download_stuck(o):
         return _weights(o) | {"type": CONDITION_DEGRADED, "status": "True"}
     gpu, other = _unschedulable(o)
     if gpu:
@@ -207,7 +252,7 @@ def _progressing(o: Observation, degraded: JSON) -> JSON:
 
 
 def _ready(o: Observation) -> JSON:
-    if o.plan is None:
+    if o.plan is None and (o.serving_plan is None or o.deployment is None):
         return _cond(CONDITION_READY, False, "NotPlanned", "the spec cannot be planned")
     if o.desired_replicas == 0:
         return _cond(CONDITION_READY, False, "ScaledToZero", "spec.replicas is 0")
@@ -219,7 +264,8 @@ def _ready(o: Observation) -> JSON:
             CONDITION_READY,
             True,
             "Serving",
-            f"{ready}/{o.desired_replicas} replicas serve {o.model} at {o.endpoint}",
+            f"{ready}/{o.desired_replicas} replicas serve {o.model} at {o.endpoint}"
+            + ("" if o.plan else " (the last good plan: the current spec is not planned)"),
         )
     return _cond(CONDITION_READY, False, "Starting", f"{ready}/{o.desired_replicas} replicas ready")
 
@@ -227,7 +273,11 @@ def _ready(o: Observation) -> JSON:
 def phase(conditions: dict[str, JSON], ready_replicas: int, pods: Sequence[PodState]) -> str:
     planned, weights = conditions[CONDITION_PLANNED], conditions[CONDITION_WEIGHTS_READY]
     ready, degraded = conditions[CONDITION_READY], conditions[CONDITION_DEGRADED]
-    if planned["status"] != "True" or degraded["reason"] == "DownloadFailed":
+    if planned["status"] != "True":
+        # A refused edit leaves the running Deployment alone: while it serves, that is
+        # Degraded (the old plan serves), not Failed.
+        return "Degraded" if ready_replicas > 0 else "Failed"
+    if degraded["reason"] == "DownloadFailed":
         return "Failed"
     if weights["reason"] == "Downloading":
         return "Downloading"
@@ -241,6 +291,22 @@ def phase(conditions: dict[str, JSON], ready_replicas: int, pods: Sequence[PodSt
     if any(p.node and not p.terminating for p in pods):
         return "Starting"
     return "Pending"
+
+
+def phase_reason(conditions: dict[str, JSON], phase_: str) -> str:
+    """The reason behind ``phase``, for the Reason printer column (empty when Ready)."""
+    if phase_ == "Ready":
+        return ""
+    planned, degraded = conditions[CONDITION_PLANNED], conditions[CONDITION_DEGRADED]
+    if planned["status"] != "True":
+        return str(planned["reason"])
+    if degraded["status"] == "True":
+        return str(degraded["reason"])
+    if phase_ == "Downloading":
+        return str(conditions[CONDITION_WEIGHTS_READY]["reason"])
+    if phase_ == "Starting":
+        return str(conditions[CONDITION_READY]["reason"])
+    return str(conditions[CONDITION_PROGRESSING]["reason"])
 
 
 def evaluate(o: Observation, previous: Sequence[JSON], now: str) -> JSON:
@@ -265,17 +331,20 @@ def evaluate(o: Observation, previous: Sequence[JSON], now: str) -> JSON:
     d = o.deployment
     ready_replicas = d.ready_replicas if d else 0
     replicas = d.replicas if d else 0
+    phase_ = phase(new, ready_replicas, o.pods)
+    plan = o.plan or (o.serving_plan if d is not None else None)
     status: JSON = {
         "observedGeneration": o.generation,
-        "phase": phase(new, ready_replicas, o.pods),
+        "phase": phase_,
+        "reason": phase_reason(new, phase_),
         "conditions": conditions,
         "replicas": replicas,
         "readyReplicas": ready_replicas,
         "readyText": ready_text(ready_replicas, o.desired_replicas),
         "selector": o.selector,
-        "plan": o.plan.model_dump(by_alias=True, mode="json") if o.plan else None,
+        "plan": plan.model_dump(by_alias=True, mode="json") if plan else None,
         "rolloutStrategy": o.rollout,
-        "endpoint": o.endpoint if o.plan else None,
+        "endpoint": o.endpoint if plan else None,
     }
     return status
 
@@ -287,10 +356,15 @@ def transitions(previous: Sequence[JSON], current: Sequence[JSON]) -> list[Event
     """Events for conditions whose status or reason changed (Progressing is left to the
     Deployment's own events, it changes on every replica)."""
     before = {c.get("type"): c for c in previous}
-    events = []
+    events: list[Event] = []
+    said: set[tuple[str, str]] = set()
     for cond in current:
         type_ = cond["type"]
         if type_ == CONDITION_PROGRESSING:
+            continue
+        if cond["reason"] == "NotPlanned" or (cond["reason"], cond["message"]) in said:
+            # One event per cause: a refusal is Planned=False, and Degraded (same reason and
+            # message) or "not planned" elsewhere would only repeat it.
             continue
         old = before.get(type_)
         if old and (old.get("status"), old.get("reason")) == (cond["status"], cond["reason"]):
@@ -305,6 +379,7 @@ def transitions(previous: Sequence[JSON], current: Sequence[JSON]) -> list[Event
         bad = (type_ == CONDITION_DEGRADED and cond["status"] == "True") or (
             type_ in _WARNING_WHEN_FALSE and cond["status"] == "False" and cond["reason"] != "Downloading"
         )
+        said.add((cond["reason"], cond["message"]))
         message = cond["message"] or f"{type_} is {cond['status']}"
         events.append(Event("Warning" if bad else "Normal", cond["reason"], f"{type_}: {message}"))
     return events

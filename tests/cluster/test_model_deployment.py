@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from devtools.cluster import LocalCluster, condition, wait_for
 from devtools.operator_process import OperatorProcess, settle
@@ -98,6 +104,17 @@ def test_api_server_refuses_bad_count_and_managed_extra_args(
     proc = cluster.kubectl("create", "-n", namespace, "-f", "-", stdin=json.dumps(long_name), check=False)
     assert proc.returncode != 0
     assert "metadata.name must be at most 54 characters" in proc.stderr
+
+
+def test_negative_replicas_is_one_message(
+    cluster: LocalCluster, operator: OperatorProcess, namespace: str
+) -> None:
+    body = model_deployment("negative", "gpt-oss-20b", "L4", replicas=-1)
+    proc = cluster.kubectl("create", "-n", namespace, "-f", "-", stdin=json.dumps(body), check=False)
+    assert proc.returncode != 0
+    problems = [line for line in proc.stderr.splitlines() if "spec.replicas" in line]
+    assert len(problems) == 1, proc.stderr
+    assert "Invalid value: -1: should be a non-negative integer" in problems[0]
 
 
 def test_api_server_refuses_abbreviations_of_managed_flags(
@@ -205,14 +222,26 @@ def test_full_gpu_nodes_show_insufficient_gpu(
     assert events["items"][0]["type"] == "Warning"
 
 
+def test_kubectl_get_says_why_a_model_is_pending(
+    cluster: LocalCluster, operator: OperatorProcess, namespace: str
+) -> None:
+    # No B200 nodes in the local pools: the pods wait, and the reason is in `kubectl get`.
+    cluster.apply(model_deployment("nowhere", "gpt-oss-20b", "B200"), namespace)
+    md = wait_condition(cluster, namespace, "nowhere", "Degraded", "True", "Unschedulable")
+    assert md["status"]["phase"] == "Pending"
+    row = cluster.kubectl("get", "md", "nowhere", "-n", namespace, "--no-headers").stdout.split()
+    assert row[6:8] == ["Pending", "Unschedulable"], row
+
+
 def test_kubectl_get_shows_columns_and_scale_works(
     cluster: LocalCluster, operator: OperatorProcess, namespace: str
 ) -> None:
     cluster.apply(model_deployment("cols", "gpt-oss-20b", "L40S"), namespace)
     wait_ready(cluster, namespace, "cols")
     out = cluster.kubectl("get", "md", "-n", namespace).stdout.splitlines()
-    assert out[0].split() == ["NAME", "MODEL", "GPU", "GPUS", "TP", "READY", "PHASE", "AGE"]
+    assert out[0].split() == ["NAME", "MODEL", "GPU", "GPUS", "TP", "READY", "PHASE", "REASON", "AGE"]
     assert out[1].split()[:7] == ["cols", "gpt-oss-20b", "L40S", "1", "1", "1/1", "Ready"]
+    assert len(out[1].split()) == 8  # no reason when Ready
     assert "cols" in cluster.kubectl("get", "gptoss", "-n", namespace).stdout  # the category
 
     cluster.kubectl("scale", "md", "cols", "-n", namespace, "--replicas=2")
@@ -398,3 +427,93 @@ def test_restart_mid_way_converges_without_duplicates(
     for kind in ("deployments", "services", "poddisruptionbudgets"):
         assert len(cluster.get(kind, "-n", namespace)["items"]) == 1, kind
     assert len(cluster.get("replicasets", "-n", namespace)["items"]) == 1  # no second rollout
+
+
+def test_the_cached_example_goes_ready_on_the_default_storage_class(
+    cluster: LocalCluster, operator: OperatorProcess, namespace: str
+) -> None:
+    example = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "examples" / "modeldeployment-20b-l4-cached.yaml").read_text()
+    )
+    cluster.apply(example, namespace)
+    name = example["metadata"]["name"]
+    md = wait_ready(cluster, namespace, name, timeout=120)
+    assert condition(md, "WeightsReady")["reason"] == "Downloaded"  # type: ignore[index]
+    pvc = cluster.get("pvc", f"{name}-weights", "-n", namespace)
+    assert pvc["spec"]["storageClassName"] == "standard"  # the default class, filled in by admission
+    assert pvc["status"]["phase"] == "Bound"
+
+
+def test_a_cache_no_class_can_provision_is_degraded_with_the_schedulers_reason(
+    cluster: LocalCluster, operator: OperatorProcess, namespace: str
+) -> None:
+    spec = {"source": {"cache": {"size": "20Gi", "storageClassName": f"missing-{namespace}"}}}
+    cluster.apply(model_deployment("stuck", "gpt-oss-20b", "L4", **spec), namespace)
+    md = wait_condition(cluster, namespace, "stuck", "Degraded", "True", "DownloadUnschedulable")
+    message = condition(md, "Degraded")["message"]  # type: ignore[index]
+    assert "unbound immediate PersistentVolumeClaims" in message
+    assert f"PVC stuck-weights is Pending (storageClassName missing-{namespace})" in message
+    assert md["status"]["phase"] == "Degraded"
+    assert md["status"]["reason"] == "DownloadUnschedulable"
+    assert condition(md, "WeightsReady")["reason"] == "DownloadUnschedulable"  # type: ignore[index]
+
+
+def test_a_refused_edit_of_a_serving_model_reports_the_plan_that_still_serves(
+    cluster: LocalCluster, operator: OperatorProcess, namespace: str
+) -> None:
+    cluster.apply(model_deployment("big", "gpt-oss-120b", "H100-80GB"), namespace)
+    wait_ready(cluster, namespace, "big")
+    cluster.apply(model_deployment("big", "gpt-oss-120b", "H100-80GB", gpu_extra={"count": 1}), namespace)
+    md = wait_condition(cluster, namespace, "big", "Planned", "False", "InsufficientGPUMemory")
+    assert md["status"]["phase"] == "Degraded"
+    assert md["status"]["reason"] == "InsufficientGPUMemory"
+    assert (md["status"]["plan"]["gpusPerReplica"], md["status"]["plan"]["tensorParallelSize"]) == (2, 2)
+    assert md["status"]["readyText"] == "1/1"
+    row = cluster.kubectl("get", "md", "big", "-n", namespace, "--no-headers").stdout.split()
+    assert row[3:8] == ["2", "2", "1/1", "Degraded", "InsufficientGPUMemory"], row
+    warnings = [
+        e
+        for e in cluster.get("events", "-n", namespace, "--field-selector", "involvedObject.name=big")[
+            "items"
+        ]
+        if e["type"] == "Warning"
+    ]
+    assert [e["reason"] for e in warnings] == ["InsufficientGPUMemory"]
+    assert warnings[0].get("count", 1) == 1
+
+
+def test_the_upgrade_check_in_the_docs_works_as_written(
+    cluster: LocalCluster, operator: OperatorProcess, namespace: str
+) -> None:
+    cluster.apply(model_deployment("up-a", "gpt-oss-20b", "L4"), namespace)
+    cluster.apply(
+        model_deployment("up-b", "gpt-oss-120b", "H100-80GB", serving={"maxModelLen": 32768}), namespace
+    )
+    wait_ready(cluster, namespace, "up-a")
+    wait_ready(cluster, namespace, "up-b")
+    # docs/operator.md, "Upgrading the operator" (one namespace here: the cluster is shared).
+    command = f"kubectl get md -n {namespace} -o yaml | {sys.executable} -m gptoss_operator plan -f - --diff"
+    same = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command],
+        env=cluster.env | {"PATH": f"{cluster.bindir}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert same.stdout.splitlines() == [f"{namespace}/up-a: same plan", f"{namespace}/up-b: same plan"]
+    # A new default image (what an upgrade of the operator brings) rolls both: exit 1, with the diff.
+    moved = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command],
+        env=cluster.env
+        | {
+            "PATH": f"{cluster.bindir}:{os.environ['PATH']}",
+            "GPTOSS_IMAGE_NVIDIA": "vllm/vllm-openai:v0.31.0",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert moved.returncode == 1, moved.stdout + moved.stderr
+    assert f"{namespace}/up-a: plan changes (its pods roll):" in moved.stdout
+    assert '+  "image": "vllm/vllm-openai:v0.31.0",' in moved.stdout

@@ -33,6 +33,33 @@ def test_console_script_entry_point_runs() -> None:
     assert out.startswith("gptoss-operator ")
 
 
+def test_the_license_file_is_the_one_pyproject_declares() -> None:
+    import tomllib
+
+    assert tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["license"] == "Apache-2.0"
+    text = (REPO / "LICENSE").read_text()
+    assert text.split()[:4] == ["Apache", "License", "Version", "2.0,"]
+    assert "END OF TERMS AND CONDITIONS" in text
+
+
+def make_dry_run(target: str) -> list[str]:
+    out = subprocess.run(
+        ["make", "-n", "-C", str(REPO), target, "VENV=.venv"], capture_output=True, text=True, check=True
+    ).stdout
+    return [line for line in out.splitlines() if line and not line.startswith("make")]
+
+
+def test_make_crds_regenerates_what_is_generated() -> None:
+    commands = make_dry_run("crds")
+    assert any("gptoss-operator crds --output-dir crds" in c for c in commands), commands
+    assert any("gptoss-operator plan --table > docs/sizing.md" in c for c in commands), commands
+
+
+def test_make_cluster_up_and_down_call_kind_cluster() -> None:
+    assert any(c.startswith("kind/cluster up --name gptoss") for c in make_dry_run("cluster-up"))
+    assert make_dry_run("cluster-down") == ["kind/cluster down --name gptoss"]
+
+
 def test_bench_and_devtools_never_reach_into_tests() -> None:
     # tests/ holds tests; what benchmarks share with them (the local cluster, the operator
     # process, the simulators) lives in devtools/ or the package.

@@ -182,6 +182,23 @@ class TestPlanner:
         assert "2 x A100-80GB" in r.message
         assert "keep gpu.count 1 with maxModelLen <=" in r.message
 
+    def test_explicit_count_refusal_offers_a_higher_memory_utilization(self):
+        # 120b on one H100 at 8k: refused at vLLM's default 0.9, fits at 0.95 (V#27508 ran it).
+        r = refused(spec(count=1, maxModelLen=8192))
+        assert r.reason == "InsufficientGPUMemory"
+        assert "2 x H100-80GB" in r.message
+        assert "keep gpu.count 1 and maxModelLen 8192 with serving.gpuMemoryUtilization 0.94" in r.message
+        offered = planned(spec(count=1, maxModelLen=8192, gpuMemoryUtilization=0.94))
+        assert offered.tensor_parallel_size == 1
+        assert isinstance(
+            plan_deployment(spec(count=1, maxModelLen=8192, gpuMemoryUtilization=0.93)), Refusal
+        )
+
+    def test_no_utilization_offer_beyond_what_vllm_recipes_use(self):
+        # 120b on one H100 at full context needs about 0.99 of the GPU: not offered.
+        r = refused(spec(count=1))
+        assert "gpuMemoryUtilization" not in r.message
+
     def test_context_too_long_when_no_count_holds_the_sequences(self):
         r = refused(spec(gpu="L4", minConcurrentSequences=64))
         assert r.reason == "ContextTooLong"

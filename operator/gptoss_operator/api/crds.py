@@ -153,6 +153,9 @@ MODEL_DEPLOYMENT = CRDDefinition(
         PrinterColumn("TP", ".status.plan.tensorParallelSize", "integer", "Tensor-parallel size (planned)."),
         PrinterColumn("Ready", ".status.readyText", description="readyReplicas/replicas."),
         PrinterColumn("Phase", ".status.phase", description="Summary of the conditions."),
+        PrinterColumn(
+            "Reason", ".status.reason", description="Why the phase is not Ready (a condition reason)."
+        ),
         PrinterColumn("Age", ".metadata.creationTimestamp", "date"),
     ),
     scale=ScaleSubresource(),

@@ -176,6 +176,15 @@ class CacheSpec(_Model):
     storage_class_name: str | None = Field(
         default=None, description="StorageClass of the PVC. Default: the cluster's default class."
     )
+    access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] = Field(
+        default="ReadWriteOnce",
+        description=(
+            "Access mode of the PVC. ReadWriteOnce (default) works with any block storage class but attaches "
+            "to one node: replicas on other nodes fail with Multi-Attach errors, so use it for one replica or "
+            "replicas on one node. ReadWriteMany shares one cache across nodes and needs a class that offers it "
+            "(NFS, CephFS, a cloud file store)."
+        ),
+    )
 
 
 class SourceSpec(_Model):
@@ -281,13 +290,13 @@ class ModelDeploymentSpec(_Model):
 
     model: ModelName = Field(description="The gpt-oss model to serve: gpt-oss-20b or gpt-oss-120b.")
     gpu: GPUSpec = Field(description="GPU type and GPUs per replica.")
-    replicas: int = Field(
+    # No minimum and no CEL rule in the CRD: the scale subresource already refuses a negative
+    # specReplicasPath ("should be a non-negative integer"), and a second and third rule only
+    # repeated that one mistake in three messages. pydantic keeps ge=0 for bodies that bypassed it.
+    replicas: Annotated[int, WithJsonSchema({"type": "integer"})] = Field(
         default=1,
         ge=0,
-        description="Number of vLLM replicas (scale subresource: kubectl scale and HPA work).",
-        json_schema_extra={
-            "x-kubernetes-validations": [{"rule": "self >= 0", "message": "replicas must be 0 or more"}]
-        },
+        description="Number of vLLM replicas, 0 or more (scale subresource: kubectl scale and HPA work).",
     )
     serving: ServingSpec = Field(
         default_factory=ServingSpec, description="Context length, concurrency floor and parsers."
@@ -352,7 +361,17 @@ class ModelDeploymentStatus(_Model):
     )
     phase: Phase | None = Field(
         default=None,
-        description="Summary derived from the conditions: Pending, Downloading, Starting, Ready, Degraded or Failed.",
+        description=(
+            "Summary derived from the conditions: Pending, Downloading, Starting, Ready, Degraded or Failed. "
+            "A refused edit of a serving object is Degraded (the last good plan keeps serving), not Failed."
+        ),
+    )
+    reason: str | None = Field(
+        default=None,
+        description=(
+            "The condition reason behind the phase (empty when Ready), e.g. InsufficientGPU or "
+            "DownloadUnschedulable, for the Reason printer column."
+        ),
     )
     conditions: list[Condition] = Field(
         default_factory=list,
@@ -374,7 +393,11 @@ class ModelDeploymentStatus(_Model):
         default=None, description="Label selector of the vLLM pods (scale subresource labelSelectorPath)."
     )
     plan: Plan | None = Field(
-        default=None, description="The plan the operator applied; absent while the spec cannot be planned."
+        default=None,
+        description=(
+            "The plan the operator applied. While a new spec cannot be planned it stays the last good plan "
+            "if that plan's Deployment still exists (it keeps serving); otherwise absent."
+        ),
     )
     rollout_strategy: Literal["Surge", "Recreate"] | None = Field(
         default=None, description="Rollout strategy in effect (what Auto resolved to)."

@@ -7,6 +7,7 @@ CLI parser stays cheap for every other subcommand.
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 
 
@@ -40,6 +41,14 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"gptoss-operator router: invalid configuration {args.config}: {e}", file=sys.stderr)
         return 2
+    try:
+        sock = listening_socket(args.host, args.port)
+    except OSError as e:
+        print(
+            f"gptoss-operator router: cannot listen on {args.host}:{args.port}: {e.strerror or e}",
+            file=sys.stderr,
+        )
+        return 1
     guard = ConnectionGuard(app.metrics, lambda: app.runtime().config.server.connections)
     config = uvicorn.Config(
         app,
@@ -62,5 +71,21 @@ def run(args: argparse.Namespace) -> int:
         proxy_headers=False,
     )
     server = uvicorn.Server(config)
-    server.run()
+    server.run(sockets=[sock])
     return 0 if server.started else 1
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """Bound here rather than by uvicorn, which logs a taken port as an error record and exits
+    from inside its startup; this way it is one line naming the address (uvicorn's own
+    ``Config.bind_socket`` does the same steps)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock

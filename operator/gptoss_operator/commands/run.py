@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import socket
+import sys
 from collections.abc import Coroutine
 from typing import Any
 
@@ -27,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="port for /metrics, 0 disables (GPTOSS_METRICS_PORT, default 8080)",
     )
     parser.add_argument(
+        "--metrics-address", default="0.0.0.0", help="address /metrics listens on (default: all)"
+    )
+    parser.add_argument(
         "--liveness-port",
         type=int,
         default=8081,
@@ -45,7 +50,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="namespace of the Lease (default: the pod's namespace, POD_NAMESPACE, else default)",
     )
+    parser.add_argument(
+        "--liveness-address", default="0.0.0.0", help="address /healthz listens on (default: all)"
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="json: one JSON object per line (message, timestamp, severity), like the router",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+
+
+def port_in_use(address: str, port: int) -> str | None:
+    """Why ``address:port`` cannot be listened on, or None. kopf binds the liveness endpoint
+    inside its own task, where a taken port ends in a traceback; trying first turns it into
+    one line (a port taken in between still fails, with kopf's error)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp and http.server do
+        try:
+            s.bind((address, port))
+        except OSError as e:
+            return e.strerror or str(e)
+    return None
+
+
+def _listen_error(what: str, address: str, port: int, why: str) -> int:
+    print(f"gptoss-operator run: cannot listen for {what} on {address}:{port}: {why}", file=sys.stderr)
+    return 1
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,22 +101,31 @@ def run(args: argparse.Namespace) -> int:
         update["metrics_port"] = args.metrics_port
     settings = OperatorSettings.model_validate(settings.model_dump() | update)
 
+    if args.liveness_port and (why := port_in_use(args.liveness_address, args.liveness_port)):
+        return _listen_error("/healthz", args.liveness_address, args.liveness_port, why)
     metrics = OperatorMetrics()
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, registry=metrics.registry)
+        try:
+            start_http_server(settings.metrics_port, addr=args.metrics_address, registry=metrics.registry)
+        except OSError as e:
+            return _listen_error(
+                "/metrics", args.metrics_address, settings.metrics_port, e.strerror or str(e)
+            )
     controller = Controller(settings, metrics)
-    kopf.configure(verbose=args.verbose, log_prefix=False)
+    log_format = kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL
+    kopf.configure(verbose=args.verbose, log_prefix=False, log_format=log_format)
     logging.getLogger("gptoss_operator").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     if not args.verbose:
         # One line per handled watch event / per API request drowns what matters at 1,000 objects.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
         logging.getLogger("httpx").setLevel(logging.WARNING)
+    host = f"[{args.liveness_address}]" if ":" in args.liveness_address else args.liveness_address
     operator = kopf.operator(
         registry=controller.registry,
         standalone=True,
         clusterwide=not settings.namespaces,
         namespaces=list(settings.namespaces),
-        liveness_endpoint=f"http://0.0.0.0:{args.liveness_port}/healthz" if args.liveness_port else None,
+        liveness_endpoint=f"http://{host}:{args.liveness_port}/healthz" if args.liveness_port else None,
     )
     asyncio.run(_elected(args, operator) if args.leader_elect else operator)
     return 0

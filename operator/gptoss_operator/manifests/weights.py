@@ -43,8 +43,9 @@ def weights_claim(md: ModelDeployment) -> JSON | None:
         return None
     spec: JSON = {
         # One writer (the Job), then readers on the nodes the replicas land on. ReadWriteOnce
-        # works for replicas on one node; spread replicas need a ReadWriteMany class.
-        "accessModes": ["ReadWriteOnce"],
+        # attaches to one node (a replica elsewhere fails with Multi-Attach); spread replicas
+        # need a ReadWriteMany class (docs/api.md, source.cache.accessMode).
+        "accessModes": [cache.access_mode],
         "resources": {"requests": {"storage": cache.size or default_cache_size(md)}},
     }
     if cache.storage_class_name:

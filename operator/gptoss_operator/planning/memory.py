@@ -94,6 +94,13 @@ class MemoryBudget:
         return int(self.kv_free_gib * self.tensor_parallel_size * GIB // self.model.kv_bytes_per_token)
 
     @property
+    def min_fitting_utilization(self) -> float:
+        """The smallest ``gpu_memory_utilization`` (2 decimals) at which this budget fits."""
+        needed = (self.weights_gib + self.overhead_gib + self.kv_required_gib) / self.gpu.memory_gib
+        # Strictly above the need: ``fits`` asks for KV room > 0 and >= the requirement.
+        return (math.floor(needed * 100) + 1) / 100
+
+    @property
     def max_fitting_model_len(self) -> int:
         """Longest maxModelLen whose ``min_concurrent_sequences`` sequences still fit (0 if none)."""
         if self.kv_free_gib <= 0:

@@ -47,6 +47,12 @@ class Refusal:
     smallest_feasible: FeasiblePlan | None = None
 
 
+# The highest gpu_memory_utilization a refusal suggests. vLLM's own recipes go to 0.95 (the AMD
+# default here); above it the CUDA context, NCCL buffers and other memory outside vLLM's
+# accounting leave too little room (vLLM docs, "Conserving Memory": lower it on OOM).
+MAX_SUGGESTED_UTILIZATION = 0.95
+
+
 def _utilization(spec: ModelDeploymentSpec, gpu: GPUProfile) -> float:
     return spec.serving.gpu_memory_utilization or gpu.default_gpu_memory_utilization
 
@@ -113,6 +119,12 @@ def _refuse_capacity(
         message = f"{head} Smallest feasible plan: {smallest.describe()}."
         if (shorter := requested.max_fitting_model_len) > 0:
             message += f" Or keep gpu.count {requested.tensor_parallel_size} with maxModelLen <= {shorter}."
+        if (util := requested.min_fitting_utilization) <= MAX_SUGGESTED_UTILIZATION:
+            message += (
+                f" Or keep gpu.count {requested.tensor_parallel_size} and maxModelLen {max_model_len} with "
+                f"serving.gpuMemoryUtilization {util:g} (vLLM's --gpu-memory-utilization; default "
+                f"{requested.gpu_memory_utilization:g})."
+            )
         return Refusal("InsufficientGPUMemory", message, smallest)
     largest = budgets[max(budgets)]
     if (shorter := largest.max_fitting_model_len) > 0:

@@ -26,6 +26,7 @@ from pydantic.alias_generators import to_camel
 
 from gptoss_operator.router.providers import FLAVORS
 from gptoss_operator.validation_messages import describe_validation_error
+from gptoss_operator.yaml_errors import describe_yaml_error
 
 CONFIG_VERSION = 1
 
@@ -314,12 +315,16 @@ def parse_config(text: str) -> RouterConfig:
     try:
         raw = yaml.load(text, Loader=_Yaml12Loader)  # a SafeLoader subclass: no object tags
     except yaml.YAMLError as e:
-        raise ConfigError(f"not valid YAML/JSON: {e}") from None
+        raise ConfigError(describe_yaml_error(e)) from None
     except RecursionError:
         # PyYAML's composer recurses per nesting level: '[' * 100000 would crash the caller.
         raise ConfigError("not valid YAML/JSON: nested too deeply") from None
     if not isinstance(raw, dict):
         raise ConfigError("the file must hold a mapping with 'version' and 'routes'")
+    if "version" not in raw:
+        raise ConfigError(
+            f"missing 'version': add `version: {CONFIG_VERSION}` (the format this router reads)"
+        )
     if raw.get("version") != CONFIG_VERSION:
         raise ConfigError(
             f"unsupported config version {raw.get('version')!r}; this router reads version {CONFIG_VERSION}"

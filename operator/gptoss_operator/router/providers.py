@@ -8,6 +8,8 @@ never turns into a 400 (docs/router.md "Provider flavors" lists the quirks).
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -133,3 +135,27 @@ def rewrite_response_bytes(data: bytes, flavor: Flavor) -> bytes:
     if old not in data or b'"reasoning":' in data:
         return data
     return data.replace(old, b'"reasoning":')
+
+
+# A "model" key and its string value. Like the reasoning-key rename above, exact on JSON bytes:
+# inside a JSON string every quote is escaped, so `"model"` followed by `:` is always a key.
+_MODEL_KEY = re.compile(rb'"model"(\s*:\s*)"(?:[^"\\]|\\.)*"')
+
+
+def model_value(model: str) -> bytes:
+    """``model`` as the JSON string bytes ``rename_model`` writes."""
+    return json.dumps(model, ensure_ascii=False).encode()
+
+
+def rename_model(data: bytes, model: bytes) -> bytes:
+    """Every ``"model": "<anything>"`` in a JSON body or SSE event set to ``model`` (JSON string
+    bytes from :func:`model_value`), every other byte unchanged.
+
+    The client asked for a name; which backend answered (a hosted provider calls the same model
+    ``openai/gpt-oss-120b``, vLLM ``gpt-oss-120b``) is in the x-gptoss-backend header, not in the
+    body, so a response never depends on the split.
+    """
+    count = data.count(b'"model"')
+    if count == 0 or (count == 1 and b'"model":' + model in data):
+        return data  # the common event: one key, already the requested name (a tenth of the regex's cost)
+    return _MODEL_KEY.sub(lambda m: b'"model"' + m.group(1) + model, data)

@@ -4,7 +4,8 @@ Per request: read the body (bounded) -> JSON -> route by ``model`` -> residency 
 attempts. Nothing is sent to the client before an attempt has produced its first byte, so
 fallback never duplicates output. Streams are forwarded one complete SSE event at a time,
 unchanged, except that the usage chunk the router itself asked for is dropped and, for
-flavors that need it, the reasoning key is renamed (providers.rewrite_response_bytes).
+flavors that need it, the reasoning key is renamed (providers.rewrite_response_bytes), and every
+``"model"`` value is the name the client asked for (providers.rename_model).
 """
 
 from __future__ import annotations
@@ -316,6 +317,8 @@ class Proxy:
     ) -> None:
         m = self._metrics
         rewrite = providers.rewrites_response(b.flavor)
+        # The body names the model the client asked for, whichever backend answered.
+        model = providers.model_value(route.model)
         headers = [
             (b"content-type", up.content_type),
             (b"x-gptoss-backend", b.name.encode()),
@@ -325,6 +328,7 @@ class Proxy:
         if not (out.stream and up.status == 200):
             body = providers.rewrite_response_bytes(up.body, b.flavor) if rewrite else up.body
             if up.status == 200:
+                body = providers.rename_model(body, model)
                 self._count_usage(body, route, b)
             headers.append((b"content-length", str(len(body)).encode()))
             watcher.stop()
@@ -341,10 +345,10 @@ class Proxy:
         idle = route.config.timeouts.idle
         usage = _LastUsage()
         try:
-            await self._forward(framer.feed(up.first), send, b, strip_usage, rewrite, usage)
+            await self._forward(framer.feed(up.first), send, b, strip_usage, rewrite, usage, model)
             async for chunk in up.rest(idle):
-                await self._forward(framer.feed(chunk), send, b, strip_usage, rewrite, usage)
-            tail = framer.flush()
+                await self._forward(framer.feed(chunk), send, b, strip_usage, rewrite, usage, model)
+            tail = providers.rename_model(framer.flush(), model)
             watcher.stop()
             await send({"type": "http.response.body", "body": tail})
         except (UpstreamError, TimeoutError) as e:
@@ -393,6 +397,7 @@ class Proxy:
         strip: bool,
         rewrite: bool,
         usage: _LastUsage,
+        model: bytes,
     ) -> None:
         if not events:
             return
@@ -403,7 +408,8 @@ class Proxy:
                 usage.value = seen.usage
                 if strip and seen.is_usage_chunk:
                     continue
-            kept.append(providers.rewrite_response_bytes(ev, b.flavor) if rewrite else ev)
+            ev = providers.rewrite_response_bytes(ev, b.flavor) if rewrite else ev
+            kept.append(providers.rename_model(ev, model))
         if kept:
             await send({"type": "http.response.body", "body": b"".join(kept), "more_body": True})
 

@@ -7,6 +7,7 @@ the status and events.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from gptoss_operator.controller.modeldeployment.decide import decide, predicted_
 from gptoss_operator.controller.modeldeployment.gathered import Gathered
 from gptoss_operator.observed import (
     ChildState,
+    ClaimState,
     DeploymentState,
     JobState,
     NodeState,
@@ -218,3 +220,137 @@ def test_prediction_of_an_applied_deployment_keeps_status_and_bumps_generation()
     fresh = predicted_after_apply(None, manifest)
     assert isinstance(fresh, DeploymentState)
     assert (fresh.generation, fresh.observed_generation) == (1, 0)  # nothing observed yet
+
+
+# A download pod the scheduler refuses because nothing provisions its claim (no StorageClass).
+UNBOUND = (
+    "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/3 "
+    "nodes are available: 3 Preemption is not helpful for scheduling."
+)
+
+
+def download_pod(unschedulable: str | None = None, waiting: str | None = None) -> PodState:
+    return PodState(
+        namespace="llm",
+        name="m-download-x1",
+        node=None if unschedulable else "n1",
+        phase="Pending",
+        gpus={},
+        instance="m",
+        managed=True,
+        component="download",
+        unschedulable=unschedulable,
+        waiting_reason=waiting,
+    )
+
+
+def test_a_cache_that_can_never_fill_is_degraded_with_the_schedulers_reason() -> None:
+    raw = body(model="gpt-oss-20b", gpu={"type": "L4"}, source={"cache": {}})
+    children = converged(decide(gathered(raw), SETTINGS, NOW))
+    claim = children["PersistentVolumeClaim"]
+    assert isinstance(claim, ClaimState)
+    children["PersistentVolumeClaim"] = ClaimState(claim.kind, claim.name, claim.config_hash, phase="Pending")
+    g = dataclasses.replace(gathered(raw, children=children), download_pods=(download_pod(UNBOUND),))
+    d = decide(g, SETTINGS, NOW)
+    assert conditions(d)["WeightsReady"] == ("False", "DownloadUnschedulable")
+    assert conditions(d)["Degraded"] == ("True", "DownloadUnschedulable")
+    assert d.status.patch is not None
+    assert d.status.patch["phase"] == "Degraded"
+    assert d.status.patch["reason"] == "DownloadUnschedulable"
+    message = next(c["message"] for c in d.status.patch["conditions"] if c["type"] == "Degraded")
+    assert "pod has unbound immediate PersistentVolumeClaims" in message
+    assert "PVC m-weights is Pending with no storageClassName" in message
+
+
+def test_a_download_pod_that_cannot_pull_its_image_is_degraded() -> None:
+    raw = body(model="gpt-oss-20b", gpu={"type": "L4"}, source={"cache": {}})
+    children = converged(decide(gathered(raw), SETTINGS, NOW))
+    g = dataclasses.replace(
+        gathered(raw, children=children), download_pods=(download_pod(waiting="ImagePullBackOff"),)
+    )
+    d = decide(g, SETTINGS, NOW)
+    assert conditions(d)["Degraded"] == ("True", "ImagePullBackOff")
+
+
+def test_a_running_download_is_just_downloading() -> None:
+    raw = body(model="gpt-oss-20b", gpu={"type": "L4"}, source={"cache": {}})
+    children = converged(decide(gathered(raw), SETTINGS, NOW))
+    g = dataclasses.replace(gathered(raw, children=children), download_pods=(download_pod(),))
+    d = decide(g, SETTINGS, NOW)
+    assert conditions(d)["WeightsReady"] == ("False", "Downloading")
+    assert conditions(d)["Degraded"] == ("False", "AsExpected")
+    assert d.status.patch is not None
+    assert d.status.patch["phase"] == "Downloading"
+
+
+@pytest.mark.parametrize(
+    ("cache", "mode"), [({}, "ReadWriteOnce"), ({"accessMode": "ReadWriteMany"}, "ReadWriteMany")]
+)
+def test_the_cache_claims_access_mode_comes_from_the_spec(cache: dict[str, Any], mode: str) -> None:
+    raw = body(model="gpt-oss-20b", gpu={"type": "L4"}, source={"cache": cache})
+    d = decide(gathered(raw), SETTINGS, NOW)
+    claim = next(
+        w.manifest for w in d.writes if isinstance(w, Apply) and w.manifest["kind"] == "PersistentVolumeClaim"
+    )
+    assert claim["spec"]["accessModes"] == [mode]
+
+
+def test_a_refused_edit_of_a_serving_model_keeps_the_last_good_plan() -> None:
+    # 120b runs on 2 x H100; an edit to gpu.count 1 is refused, the old Deployment serves 1/1.
+    first = decide(gathered(body()), SETTINGS, NOW)
+    assert first.status.patch is not None
+    status = {k: v for k, v in first.status.patch.items() if v is not None}
+    children = converged(first)
+    deployment = children["Deployment"]
+    assert isinstance(deployment, DeploymentState)
+    serving = dataclasses.replace(
+        deployment, replicas=1, ready_replicas=1, available_replicas=1, updated_replicas=1
+    )
+    raw = body(status=status, gpu={"type": "H100-80GB", "count": 1})
+    raw["metadata"]["generation"] = 2
+    d = decide(gathered(raw, children={**children, "Deployment": serving}), SETTINGS, NOW)
+    assert d.writes == ()
+    assert conditions(d)["Planned"] == ("False", "InsufficientGPUMemory")
+    assert d.status.patch is not None
+    assert d.status.patch["phase"] == "Degraded"
+    assert d.status.patch["reason"] == "InsufficientGPUMemory"
+    assert d.status.patch["plan"]["gpusPerReplica"] == 2  # the GPUs/TP columns show what serves
+    assert d.status.patch["plan"]["tensorParallelSize"] == 2
+    assert d.status.patch["readyText"] == "1/1"
+    assert conditions(d)["Ready"] == ("True", "Serving")
+    # (the stored status said Starting, so Serving is news; the refusal is one warning)
+    assert [(e.type, e.reason) for e in d.status.events if e.type == "Warning"] == [
+        ("Warning", "InsufficientGPUMemory")
+    ]
+
+
+def test_a_refused_spec_with_nothing_running_is_failed_without_a_plan() -> None:
+    d = decide(
+        gathered(body(gpu={"type": "H100-80GB", "count": 1}, serving={"maxModelLen": 8192})), SETTINGS, NOW
+    )
+    assert d.status.patch is not None
+    assert d.status.patch["phase"] == "Failed"
+    assert d.status.patch["plan"] is None
+    assert [(e.type, e.reason) for e in d.status.events] == [("Warning", "InsufficientGPUMemory")]
+
+
+def test_a_claim_stored_without_a_class_is_degraded_before_any_pod_exists() -> None:
+    raw = body(model="gpt-oss-20b", gpu={"type": "L4"}, source={"cache": {}})
+    first = decide(gathered(raw), SETTINGS, NOW)
+    # Just applied: the claim is the operator's prediction, not a stuck claim.
+    assert conditions(first)["Degraded"] == ("False", "AsExpected")
+    children = converged(first)
+    claim = children["PersistentVolumeClaim"]
+    children["PersistentVolumeClaim"] = ClaimState(claim.kind, claim.name, claim.config_hash, phase="Pending")
+    d = decide(gathered(raw, children=children), SETTINGS, NOW)
+    assert conditions(d)["Degraded"] == ("True", "NoStorageClass")
+    assert d.status.patch is not None
+    assert d.status.patch["phase"] == "Degraded"
+    # Admission filled in the default class: waiting for it to provision is just downloading.
+    children["PersistentVolumeClaim"] = ClaimState(
+        claim.kind, claim.name, claim.config_hash, phase="Pending", storage_class="standard"
+    )
+    assert conditions(decide(gathered(raw, children=children), SETTINGS, NOW))["Degraded"] == (
+        "False",
+        "AsExpected",
+    )

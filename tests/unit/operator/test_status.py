@@ -339,8 +339,11 @@ class TestPhase:
     @pytest.mark.parametrize(
         ("overrides", "expected"),
         [
-            ({"plan": None, "spec_error": "bad"}, "Failed"),
-            ({"plan": None, "refusal": REFUSALS[0]}, "Failed"),
+            ({"plan": None, "spec_error": "bad", "deployment": None, "pods": ()}, "Failed"),
+            ({"plan": None, "refusal": REFUSALS[0], "deployment": None, "pods": ()}, "Failed"),
+            # A refused edit while the old Deployment serves: Degraded, not Failed.
+            ({"plan": None, "refusal": REFUSALS[0], "serving_plan": PLAN}, "Degraded"),
+            ({"plan": None, "spec_error": "bad", "serving_plan": PLAN}, "Degraded"),
             ({"weights": "Failed", "deployment": None, "pods": ()}, "Failed"),
             ({"weights": "Downloading", "deployment": None, "pods": ()}, "Downloading"),
             ({}, "Ready"),
@@ -413,12 +416,20 @@ class TestTransitions:
         events = self.events(None, observe(plan=None, refusal=(reason, message)))
         assert Event("Warning", reason, f"Planned: {message}") in events
 
-    def test_download_failure_warns_on_weights_and_degraded(self):
+    def test_download_failure_warns_once(self):
         events = self.events(observe(weights="Downloading"), observe(weights="Failed"))
-        assert [(e.type, e.reason) for e in events] == [
-            ("Warning", "DownloadFailed"),
-            ("Warning", "DownloadFailed"),
-        ]
+        assert [(e.type, e.reason) for e in events] == [("Warning", "DownloadFailed")]
+
+    @pytest.mark.parametrize(("reason", "message"), REFUSALS)
+    def test_a_refusal_is_one_event(self, reason, message):
+        # Not Planned=False plus an identical Degraded warning plus a "not planned" Normal.
+        events = self.events(None, observe(plan=None, refusal=(reason, message), deployment=None, pods=()))
+        assert events == [Event("Warning", reason, f"Planned: {message}")]
+
+    def test_a_refused_edit_of_a_serving_model_is_one_event(self):
+        before = observe()
+        after = observe(plan=None, refusal=REFUSALS[0], serving_plan=PLAN)
+        assert self.events(before, after) == [Event("Warning", REFUSALS[0][0], f"Planned: {REFUSALS[0][1]}")]
 
     def test_downloading_is_normal(self):
         events = self.events(None, observe(weights="Downloading", deployment=None, pods=()))

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from gptoss_operator.router import providers
 from gptoss_operator.router.providers import (
     FLAVORS,
     effort_of,
@@ -93,3 +94,30 @@ class TestResponseRename:
     def test_no_duplicate_keys(self) -> None:
         data = b'{"reasoning":"a","reasoning_content":"a"}'
         assert rewrite_response_bytes(data, FLAVORS["baseten"]) == data
+
+
+class TestRenameModel:
+    NAME = providers.model_value("gpt-oss-120b")
+
+    def test_every_model_key_gets_the_requested_name(self) -> None:
+        data = b'{"id":"r","model":"openai/gpt-oss-120b","response":{"model" : "x/y"}}'
+        assert providers.rename_model(data, self.NAME) == (
+            b'{"id":"r","model":"gpt-oss-120b","response":{"model" : "gpt-oss-120b"}}'
+        )
+
+    def test_text_that_mentions_model_is_left_alone(self) -> None:
+        # Inside a JSON string quotes are escaped: `\"model\": \"a\"` is content, not a key.
+        event = b'data: {"model":"a\\"b","choices":[{"delta":{"content":"the \\"model\\": \\"z\\""}}]}\n\n'
+        assert providers.rename_model(event, self.NAME) == (
+            b'data: {"model":"gpt-oss-120b","choices":[{"delta":{"content":"the \\"model\\": \\"z\\""}}]}\n\n'
+        )
+
+    def test_bytes_without_a_model_key_are_returned_as_they_are(self) -> None:
+        data = b"data: [DONE]\n\n"
+        assert providers.rename_model(data, self.NAME) is data
+
+    def test_non_ascii_names_are_written_as_utf8(self) -> None:
+        assert (
+            providers.rename_model(b'{"model":"m"}', providers.model_value("modèle"))
+            == '{"model":"modèle"}'.encode()
+        )

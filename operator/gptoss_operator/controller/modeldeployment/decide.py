@@ -14,6 +14,8 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from gptoss_operator import kinds
 from gptoss_operator import labels as keys
 from gptoss_operator.api.v1alpha1 import ModelDeployment, Plan
@@ -32,6 +34,7 @@ from gptoss_operator.manifests.vllm import (
 from gptoss_operator.manifests.weights import download_job, weights_claim
 from gptoss_operator.observed import (
     ChildState,
+    ClaimState,
     DeploymentState,
     JobState,
     needs_apply,
@@ -57,6 +60,7 @@ def decide(g: Gathered, settings: OperatorSettings, now: str) -> Desired:
         endpoint=settings.endpoint(name, g.key[0]),
         deployment=_deployment(g.children),
         pods=g.server_pods,
+        serving_plan=_stored_plan(g.body),
     )
     if g.model is None:
         # Leave whatever runs alone: a bad edit must not take a serving model down.
@@ -100,6 +104,8 @@ def decide(g: Gathered, settings: OperatorSettings, now: str) -> Desired:
         job=_job(children),
         deployment=_deployment(children),
         rollout=rollout,
+        download_pods=g.download_pods,
+        claim=_claim(children),
     )
     steps = tuple(step for step in (tuple(weights_writes), tuple(serving)) if step)
     return Desired(
@@ -241,6 +247,22 @@ def predicted_after_apply(have: ChildState | None, manifest: JSON) -> ChildState
 def _deployment(children: Mapping[str, ChildState]) -> DeploymentState | None:
     child = children.get(kinds.DEPLOYMENT.kind)
     return child if isinstance(child, DeploymentState) else None
+
+
+def _claim(children: Mapping[str, ChildState]) -> ClaimState | None:
+    child = children.get(kinds.PVC.kind)
+    return child if isinstance(child, ClaimState) else None
+
+
+def _stored_plan(body: Mapping[str, Any]) -> Plan | None:
+    """The plan in the stored status: what the running Deployment was built from."""
+    stored = (body.get("status") or {}).get("plan")
+    if not isinstance(stored, Mapping):
+        return None
+    try:
+        return Plan.model_validate(stored)
+    except ValidationError:  # written by an older operator with other fields: show none
+        return None
 
 
 def _job(children: Mapping[str, ChildState]) -> JobState | None:

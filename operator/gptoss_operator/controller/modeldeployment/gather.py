@@ -53,4 +53,5 @@ async def gather(key: Key, store: Store, api: KubeClient) -> Gathered | None:
         server_pods=tuple(p for p in store.owned_pods(key) if p.component == "server"),
         nodes=tuple(store.nodes.values()),
         gpu_pods=tuple(store.pods.values()),
+        download_pods=tuple(p for p in store.owned_pods(key) if p.component == "download"),
     )

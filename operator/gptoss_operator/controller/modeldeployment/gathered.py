@@ -23,6 +23,7 @@ class Gathered:
     server_pods: tuple[PodState, ...]  # this object's vLLM pods
     nodes: tuple[NodeState, ...]  # for Auto rollouts: spare GPUs on matching nodes
     gpu_pods: tuple[PodState, ...]  # every pod known to hold GPUs (same purpose)
+    download_pods: tuple[PodState, ...] = ()  # the weight Job's pods (why a download is stuck)
 
 
 def expected_children(md: ModelDeployment) -> dict[str, str]:
