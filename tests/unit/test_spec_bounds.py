@@ -43,7 +43,7 @@ OVERSIZED = {
 }
 
 
-@pytest.mark.parametrize("body, field", OVERSIZED.values(), ids=OVERSIZED.keys())
+@pytest.mark.parametrize(("body", "field"), list(OVERSIZED.values()), ids=list(OVERSIZED))
 def test_oversized_specs_are_refused_naming_the_field(body: dict[str, Any], field: str) -> None:
     with pytest.raises(ValidationError) as info:
         ModelDeployment.model_validate(body)
