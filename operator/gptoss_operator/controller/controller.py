@@ -124,7 +124,10 @@ class Controller:
         # Set while a relist finds one of our CRDs gone: liveness fails (the kubelet restarts
         # the operator) until the CRD is back *and* kopf's watch of the kind has delivered
         # every object the relist finds. kopf watches CRDs and re-opens a kind's watch when
-        # its CRD is created again; the check proves that it did rather than assuming it.
+        # its CRD is created again, but only if API discovery already lists the kind when the
+        # CRD's events arrive; often it does not ("Unresolved resources cannot be served") and
+        # the watch never comes back. Meanwhile the relist runs every RELIST_RETRY_SECONDS and
+        # stands in for the watch, so objects of that kind are still reconciled.
         self.crd_lost: str | None = None
         self._seen_since_lost: set[Key] = set()
         self.relist_ok = True  # False while relists fail (the API server is unreachable)
@@ -218,8 +221,15 @@ class Controller:
                     self.store.route_policy_refs.pop(key, None)
                 else:
                     self._requeue_route_policies(key[0], model_deployment=key[1])
+            # Until kopf's watch of a re-created CRD is proven, the relist is the watch: changed
+            # objects are taken from it (no watch can race it with a newer version).
+            polling = self.crd_lost == kind.plural and not lost
             for key, body in listed.items():
-                if key not in bodies:
+                known = bodies.get(key)
+                if known is None or (
+                    polling
+                    and known["metadata"].get("resourceVersion") != body["metadata"].get("resourceVersion")
+                ):
                     bodies[key] = body
                     if kind == kinds.ROUTE_POLICY:
                         self.store.route_policy_refs[key] = route_policy_refs(body)
@@ -228,7 +238,8 @@ class Controller:
     async def _relist_forever(self) -> None:
         while True:
             period = self.settings.relist_seconds
-            await asyncio.sleep(period if self.relist_ok else min(period, RELIST_RETRY_SECONDS))
+            quick = not self.relist_ok or self.crd_lost is not None
+            await asyncio.sleep(min(period, RELIST_RETRY_SECONDS) if quick else period)
             try:
                 await self.relist()
             except asyncio.CancelledError:

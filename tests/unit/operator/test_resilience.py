@@ -160,3 +160,22 @@ async def _deliver(c: Controller, type_: str, body: dict[str, Any]) -> None:
     )
     fn: Any = handler.fn
     await fn(event={"type": type_, "object": body})
+
+
+async def test_while_a_recreated_crd_is_not_watched_the_relist_stands_in_for_the_watch() -> None:
+    api = FakeKubeAPI(missing_kinds={"ModelDeployment"})
+    c = controller_with(api)
+    await c.relist()
+    api.missing_kinds.clear()
+    old = md("m") | {"metadata": md("m")["metadata"] | {"resourceVersion": "1"}}
+    api.put(old)
+    await c.relist()
+    c.queue.done(await c.queue.get())
+    new = old | {
+        "metadata": old["metadata"] | {"resourceVersion": "2"},
+        "spec": old["spec"] | {"replicas": 3},
+    }
+    api.put(new)
+    await c.relist()  # no watch event came: the relist takes the change
+    assert c.store.model_deployments[("llm", "m")]["spec"]["replicas"] == 3
+    assert len(c.queue) == 1
