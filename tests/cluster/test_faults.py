@@ -19,6 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -354,6 +355,34 @@ def test_crd_deleted_and_recreated(cluster: LocalCluster, operator: OperatorProc
         f"acted on, same process; kopf's watch {'came back, /healthz passes' if watched else 'did not come back, /healthz still fails (the kubelet restarts the operator)'}",
         ready_s=round(ready, 2),
         watch_resumed=watched,
+    )
+
+
+def test_no_secret_reaches_a_log_or_a_child(
+    cluster: LocalCluster, operator: OperatorProcess, namespace: str
+) -> None:
+    """A Hugging Face token the operator wires into pods by reference only: after every fault
+    above (the operator's log covers them all), its value is in no log line and no child."""
+    token = f"hf_{uuid.uuid4().hex}"
+    cluster.kubectl("create", "secret", "generic", "hf", "-n", namespace, f"--from-literal=token={token}")
+    create(
+        cluster, namespace, ["s"], source={"huggingface": {"tokenSecretRef": {"name": "hf", "key": "token"}}}
+    )
+    wait_ready(cluster, namespace, "s")
+    cluster.kubectl("scale", "modeldeployment", "s", "-n", namespace, "--replicas=2")  # more events
+    wait_ready(cluster, namespace, "s")
+    children = json.dumps(cluster.get("deployments,services,events", "-n", namespace))
+    leaked = [
+        where
+        for where, text in (
+            ("operator log", operator.log_path.read_text(errors="replace")),
+            ("children", children),
+        )
+        if token in text
+    ]
+    assert not leaked, f"the token leaked into: {leaked}"
+    record(
+        "secrets", "a Hugging Face token referenced by a model: found in 0 log lines and 0 children", leaked=0
     )
 
 
