@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
+from devtools.cluster import LocalCluster
 from gptoss_operator.kube import Credentials, KubeAPI
-from tests.support.cluster import LocalCluster
 
 NAMESPACE = "probe"
 

@@ -35,8 +35,8 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.support.cluster import LocalCluster
-from tests.support.operator_process import OperatorProcess
+from devtools.cluster import LocalCluster
+from devtools.operator_process import OperatorProcess
 
 NAMESPACE = "scale"
 GPUS_PER_NODE = 8

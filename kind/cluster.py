@@ -4,6 +4,9 @@ Processes: etcd, kube-apiserver (RBAC, client-certificate admin), kube-controlle
 kube-scheduler and kwok, every one built from Go modules by kind/build.sh. Each cluster has
 its own work directory and free loopback ports, so several run side by side (parallel tests).
 
+With ``up --serve`` the whole cluster runs in a private network namespace where the pod CIDR
+is local, and kind/podrunner.py makes pods answer at their IPs (kind/README.md, "Served pods").
+
 Usage is in kind/cluster (the shell entry point) and kind/README.md.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -37,6 +41,12 @@ COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-schedul
 # Annotation kwok is told to manage: nodes without it (none here) would be left alone.
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 SERVICE_CIDR = "10.96.0.0/16"
+# kwok hands pod IPs out of this range. In a served cluster the whole range is assigned to the
+# namespace's `lo`, so every pod IP is a local address there (and nowhere else).
+POD_CIDR = "10.0.0.0/16"
+NODE_IP = "10.0.0.1"
+NETNS_DIR = Path("/run/netns")  # where `ip netns add` bind-mounts a named namespace
+CLONE_NEWNET = 0x40000000  # <linux/sched.h>
 
 
 class ClusterError(RuntimeError):
@@ -186,6 +196,67 @@ def expand_nodes(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return nodes
 
 
+# ---------------------------------------------------------------------------- network namespace
+
+
+def netns_name(cluster: str) -> str:
+    return f"gptoss-kind-{cluster}"
+
+
+def ip(*args: str) -> None:
+    proc = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ClusterError(f"ip {' '.join(args)} failed: {proc.stderr.strip()}")
+
+
+def make_netns(cluster: str) -> Path:
+    """A private network namespace with only `lo`, up, owning the whole pod CIDR.
+
+    `ip netns add` keeps it alive without a process (a bind mount of the namespace file under
+    /run/netns), so it outlives `kind/cluster up` and `down` removes it. Assigning a /16 to
+    `lo` makes the kernel add `local 10.0.0.0/16 dev lo` to the local routing table: any
+    address in it can be bound and reached, which is what kwok's pod IPs need.
+    """
+    name = netns_name(cluster)
+    if (NETNS_DIR / name).exists():
+        ip("netns", "delete", name)  # a leftover of a cluster that was not brought down
+    ip("netns", "add", name)
+    ip("-n", name, "link", "set", "lo", "up")
+    ip("-n", name, "addr", "add", f"{NODE_IP}/{POD_CIDR.split('/')[1]}", "dev", "lo")
+    return NETNS_DIR / name
+
+
+def enter_netns(path: Path) -> None:
+    """Move this process into the namespace; every process it starts afterwards is born there.
+
+    setns(2) through libc: os.setns exists only from Python 3.12. Joining a network namespace
+    is allowed in a threaded process too (it is per thread), but `up` has no other thread.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise ClusterError(f"setns({path}) failed: {os.strerror(err)} (needs root / CAP_SYS_ADMIN)")
+    finally:
+        os.close(fd)
+
+
+def netns_pids(path: Path) -> list[int]:
+    """Every process whose network namespace is the one bind-mounted at ``path``."""
+    try:
+        want = os.stat(path).st_ino
+    except OSError:
+        return []
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.stat(entry / "ns" / "net").st_ino == want:
+                    pids.append(int(entry.name))
+    return pids
+
+
 # ---------------------------------------------------------------------------- processes
 
 
@@ -253,8 +324,8 @@ def pid_alive(pid: int) -> bool:
 
 
 def stop_pids(pids: dict[str, int], timeout: float = 15.0) -> None:
-    # Reverse start order: kwok and the controllers first, etcd last.
-    order = sorted(pids, key=lambda c: COMPONENTS.index(c) if c in COMPONENTS else -1, reverse=True)
+    # Reverse start order: the pod runner, kwok and the controllers first, etcd last.
+    order = sorted(pids, key=lambda c: COMPONENTS.index(c) if c in COMPONENTS else 99, reverse=True)
     for component in order:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pids[component], signal.SIGTERM)
@@ -326,7 +397,7 @@ def kwok_config(bindir: Path) -> str:
     return "\n---\n".join(d.strip() for d in docs) + "\n"
 
 
-def up(name: str, node_files: list[Path], timeout: float) -> Cluster:
+def up(name: str, node_files: list[Path], timeout: float, serve: bool = False) -> Cluster:
     c = Cluster(name)
     if c.running_pids():
         raise ClusterError(f"cluster {name!r} is already running (kind/cluster down --name {name})")
@@ -340,9 +411,24 @@ def up(name: str, node_files: list[Path], timeout: float) -> Cluster:
         nodes += expand_nodes(yaml.safe_load(f.read_text()))
     bindir = build_bindir()
     make_pki(c.pki)
+    netns: Path | None = None
+    if serve:
+        netns = make_netns(name)
+        # From here on this process and all it starts live in the namespace; the ports below
+        # are then free ports of the namespace's own loopback.
+        try:
+            enter_netns(netns)
+        except ClusterError:
+            remove_netns(netns)
+            raise
     p_etcd, p_peer, p_api, p_kcm, p_sched, p_kwok = free_ports(6)
+    if serve:
+        # The namespace's loopback is the cluster's own, so the API server takes 443 there:
+        # in-cluster clients that assume https://kubernetes.default.svc (kopf's service-account
+        # login does) reach it through the pods' /etc/hosts (kind/podrunner.py).
+        p_api = 443
     state: dict[str, Any] = {
-        "pids": {}, "bindir": str(bindir),
+        "pids": {}, "bindir": str(bindir), "netns": str(netns) if netns else None,
         "ports": {"etcd": p_etcd, "etcd-peer": p_peer, "kube-apiserver": p_api,
                   "kube-controller-manager": p_kcm, "kube-scheduler": p_sched, "kwok": p_kwok},
     }  # fmt: skip
@@ -399,7 +485,7 @@ def up(name: str, node_files: list[Path], timeout: float) -> Cluster:
             str(bindir / "kwok"), f"--kubeconfig={kc}", f"--config={c.dir / 'kwok.yaml'}",
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
-            "--node-lease-duration-seconds=40", "--cidr=10.0.0.0/16", "--node-ip=10.0.0.1",
+            "--node-lease-duration-seconds=40", f"--cidr={POD_CIDR}", f"--node-ip={NODE_IP}",
             f"--server-address=127.0.0.1:{p_kwok}",
         ])  # fmt: skip
         wait_http(f"https://127.0.0.1:{p_kcm}/healthz", kcm, "kube-controller-manager /healthz", c,
@@ -415,12 +501,51 @@ def up(name: str, node_files: list[Path], timeout: float) -> Cluster:
         # Pods need the namespace's "default" ServiceAccount (ServiceAccount admission), which
         # the controller-manager creates: waiting for it proves that controller is running.
         wait_default_serviceaccount(bindir, c, kcm, timeout)
+        if serve:
+            start_podrunner(c, state, timeout)
     except BaseException:
         stop_pids(c.running_pids())
+        if netns is not None:
+            remove_netns(netns)
         raise
-    log(f"cluster {name!r} up in {time.monotonic() - started:.1f}s with {len(nodes)} nodes "
+    where = f"in network namespace {netns}, pods served" if netns else "on loopback"
+    log(f"cluster {name!r} up in {time.monotonic() - started:.1f}s with {len(nodes)} nodes {where} "
         f"(API server https://127.0.0.1:{p_api}, logs in {c.logs})")  # fmt: skip
     return c
+
+
+def podrunner_python() -> str:
+    """The project's venv interpreter: the pod runner starts `gptoss-operator` and the simulator
+    from this checkout, and needs httpx."""
+    venv = HERE.parent / ".venv" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
+
+
+def start_podrunner(c: Cluster, state: dict[str, Any], timeout: float) -> None:
+    proc = c.start(state, "podrunner", [
+        podrunner_python(), str(HERE / "podrunner.py"), f"--kubeconfig={c.kubeconfig}",
+        f"--state-dir={c.dir}", f"--pod-cidr={POD_CIDR}",
+    ])  # fmt: skip
+    # It writes this file once its first pod list succeeded (it then follows a watch).
+    ready = c.dir / "podrunner.ready"
+    deadline = time.monotonic() + timeout
+    while not ready.exists():
+        if proc.poll() is not None:
+            raise ClusterError(f"podrunner exited with code {proc.returncode}:\n{c.log_tail('podrunner')}")
+        if time.monotonic() > deadline:
+            raise ClusterError(f"podrunner not ready after {timeout:.0f}s:\n{c.log_tail('podrunner')}")
+        time.sleep(0.1)
+
+
+def remove_netns(path: Path) -> None:
+    # Processes still in the namespace (a pod process whose runner was killed) would keep it
+    # alive after the name is gone: end them first, by pid.
+    for pid in netns_pids(path):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    if path.exists():
+        with contextlib.suppress(ClusterError):
+            ip("netns", "delete", path.name)
 
 
 def tls_context_insecure() -> ssl.SSLContext:
@@ -476,11 +601,21 @@ def wait_default_serviceaccount(
 
 def down(name: str) -> None:
     c = Cluster(name)
-    pids = c.load_state()["pids"]
+    state = c.load_state()
+    pids = dict(state["pids"])
+    if "podrunner" in pids:
+        # First, and alone: it stops its pod processes and cleans up after them while the
+        # API server still answers.
+        stop_pids({"podrunner": pids.pop("podrunner")}, timeout=30)
     stop_pids(pids)
+    netns = state.get("netns") or (
+        str(NETNS_DIR / netns_name(name)) if (NETNS_DIR / netns_name(name)).exists() else None
+    )
+    if netns:
+        remove_netns(Path(netns))
     if c.dir.exists():
         shutil.rmtree(c.dir, ignore_errors=True)
-    log(f"cluster {name!r} stopped" if pids else f"cluster {name!r} was not running")
+    log(f"cluster {name!r} stopped" if state["pids"] else f"cluster {name!r} was not running")
 
 
 # ---------------------------------------------------------------------------- fault injection
@@ -532,6 +667,15 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+def served_netns(c: Cluster) -> Path:
+    netns = c.load_state().get("netns")
+    if not c.running_pids():
+        raise ClusterError(f"cluster {c.name!r} is not running")
+    if not netns:
+        raise ClusterError(f"cluster {c.name!r} was not started with --serve: it has no network namespace")
+    return Path(netns)
+
+
 def clusters() -> Iterator[Cluster]:
     if STATE_ROOT.exists():
         for d in sorted(STATE_ROOT.iterdir()):
@@ -547,6 +691,8 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--nodes", type=Path, action="append",
                       help="node pool file(s); default kind/nodes.yaml")  # fmt: skip
     p_up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for each step")
+    p_up.add_argument("--serve", action="store_true",
+                      help="run in a private network namespace where pods answer at their IPs")  # fmt: skip
     p_down = sub.add_parser("down", help="stop a cluster and remove its work directory")
     p_down.add_argument("--name", default="gptoss")
     p_down.add_argument("--all", action="store_true", help="every cluster under the state directory")
@@ -564,11 +710,18 @@ def main(argv: list[str] | None = None) -> int:
         p_fault.add_argument("--name", default="gptoss")
         p_fault.add_argument("--component", choices=COMPONENTS, required=True)
         p_fault.add_argument("--timeout", type=float, default=120.0)
+    p_ns = sub.add_parser("netns", help="print a served cluster's network namespace file")
+    p_ns.add_argument("--name", default="gptoss")
+    p_exec = sub.add_parser(
+        "exec", help="run a command in a served cluster's network namespace (KUBECONFIG and PATH set)"
+    )
+    p_exec.add_argument("--name", default="gptoss")
+    p_exec.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARG]...")
     args = parser.parse_args(argv)
 
     try:
         if args.cmd == "up":
-            c = up(args.name, args.nodes or [HERE / "nodes.yaml"], args.timeout)
+            c = up(args.name, args.nodes or [HERE / "nodes.yaml"], args.timeout, serve=args.serve)
             print(f"KUBECONFIG={c.kubeconfig}")
         elif args.cmd == "down":
             for name in [c.name for c in clusters()] if args.all else [args.name]:
@@ -577,8 +730,14 @@ def main(argv: list[str] | None = None) -> int:
             print(build_bindir())
         elif args.cmd == "list":
             for c in clusters():
-                running = c.running_pids()
-                state = "running" if len(running) == len(COMPONENTS) else f"{len(running)}/5 processes"
+                running, started = c.running_pids(), c.load_state()["pids"]
+                state = (
+                    "running"
+                    if started and len(running) == len(started)
+                    else f"{len(running)}/{len(started)} processes"
+                )
+                if c.load_state().get("netns"):
+                    state += " (served)"
                 print(f"{c.name}\t{state}\t{c.kubeconfig}")
         elif args.cmd == "nodes":
             items = [
@@ -606,6 +765,18 @@ def main(argv: list[str] | None = None) -> int:
             if not c.running_pids():
                 raise ClusterError(f"cluster {args.name!r} is not running")
             print(c.kubeconfig)
+        elif args.cmd == "netns":
+            print(served_netns(Cluster(args.name)))
+        elif args.cmd == "exec":
+            c = Cluster(args.name)
+            command = args.command[1:] if args.command[:1] == ["--"] else args.command
+            if not command:
+                raise ClusterError("exec needs a command: kind/cluster exec --name N -- COMMAND...")
+            netns = served_netns(c)
+            bindir = c.load_state()["bindir"]
+            os.environ["KUBECONFIG"] = str(c.kubeconfig)
+            os.environ["PATH"] = f"{bindir}:{os.environ.get('PATH', '')}"
+            os.execvp("nsenter", ["nsenter", f"--net={netns}", "--", *command])
     except ClusterError as e:
         print(f"kind/cluster: {e}", file=sys.stderr)
         return 1

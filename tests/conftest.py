@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cluster import ClusterStartError, LocalCluster
+from devtools.cluster import ClusterStartError, LocalCluster
 
 CLUSTER_DIR = Path(__file__).parent / "cluster"
 

@@ -4,7 +4,7 @@
     python3 -m venv /opt/litellm-venv && /opt/litellm-venv/bin/pip install 'litellm[proxy]'
     .venv/bin/python -m bench.router.run --out bench/router/results --litellm /opt/litellm-venv/bin/litellm
 
-Every target proxies to the same vLLM simulator (tests/support/vllm_sim.py) and is driven by the
+Every target proxies to the same vLLM simulator (operator/gptoss_operator/simulators/vllm.py) and is driven by the
 same closed-loop Go load generator (bench/router/loadgen). For each target and concurrency the
 script records latency (non-streaming) and TTFT (streaming) percentiles, subtracts the direct
 numbers measured in the same run, and derives requests per CPU-second of the target's process
@@ -119,7 +119,15 @@ def spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subpr
 
 def start_sim(work: Path, behaviour: dict[str, Any]) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.vllm_sim", "--port", "0", "--config", json.dumps(behaviour)],
+        [
+            sys.executable,
+            "-m",
+            "gptoss_operator.simulators.vllm",
+            "--port",
+            "0",
+            "--config",
+            json.dumps(behaviour),
+        ],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.PIPE,

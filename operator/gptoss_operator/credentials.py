@@ -48,13 +48,6 @@ class Credentials:
     private_key_data: bytes | None = field(default=None, repr=False)
     insecure: bool = False
 
-    def bearer_token(self) -> str | None:
-        """The token; from ``token_path`` when set, read now (it rotates)."""
-        if self.token_path is not None:
-            with open(self.token_path, encoding="utf-8") as f:
-                return f.read().strip() or None
-        return self.token
-
     def ssl_context(self) -> ssl.SSLContext | bool:
         """A verifying context, or False (no verification) for ``insecure``."""
         if self.insecure:

@@ -35,10 +35,6 @@ class KubeError(Exception):
         self.status = status
 
     @property
-    def conflict(self) -> bool:
-        return self.status == 409
-
-    @property
     def not_found(self) -> bool:
         return self.status == 404
 

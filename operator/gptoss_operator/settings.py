@@ -1,26 +1,19 @@
 """Operator settings: environment variables, overridden by `gptoss-operator run` flags.
 
-| env | flag | default |
-| --- | --- | --- |
-| GPTOSS_NAMESPACES (comma-separated) | --namespace (repeatable) | all namespaces |
-| GPTOSS_WORKERS | --workers | 16 concurrent reconciles |
-| GPTOSS_METRICS_PORT | --metrics-port | 8080 (/metrics); 0 disables |
-| GPTOSS_IMAGE_NVIDIA / GPTOSS_IMAGE_AMD | (env only) | the planner's pinned images |
-| GPTOSS_CLUSTER_DOMAIN | (env only) | "" (endpoint http://NAME.NS.svc:8000/v1) |
-| GPTOSS_SHM_SIZE | (env only) | 16Gi (/dev/shm for NCCL between TP ranks) |
-| GPTOSS_RELIST_SECONDS | (env only) | 60 (full relist: catches deletions a watch missed) |
-| GPTOSS_ROUTER_IMAGE | (env only) | this operator's own image at its version (runs RoutePolicy routers) |
+Each field names its environment variable as its alias (environment.py); docs/operator.md has
+the table of variables, flags and defaults, and a unit test keeps the two in step.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from typing import Final
+from typing import Annotated, Any, Final, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 
 from gptoss_operator import __version__
+from gptoss_operator.environment import Environment, EnvSettings
 from gptoss_operator.planning.settings import DEFAULT_SETTINGS, PlannerSettings
 
 FIELD_MANAGER: Final = "gptoss-operator"
@@ -30,50 +23,52 @@ DEFAULT_ROUTER_IMAGE: Final = f"ghcr.io/gpt-oss-operator/gptoss-operator:{__vers
 MANAGED_BY: Final = "gptoss-operator"
 
 
-class OperatorSettings(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class OperatorSettings(EnvSettings):
+    """Each knob's environment variable is its field's alias (environment.py)."""
 
-    namespaces: tuple[str, ...] = Field(default=(), description="Namespaces to watch; empty means all.")
+    namespaces: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="GPTOSS_NAMESPACES", description="Namespaces to watch; empty means all."
+    )
     # Reconciles wait on API round trips, not CPU: 16 keep a loaded API server busy without
     # piling up requests (bench/operator_scale.py, docs/operator.md).
-    workers: int = Field(default=16, ge=1, le=256, description="Concurrent reconciles.")
-    metrics_port: int = Field(default=8080, ge=0, le=65535)
+    workers: int = Field(
+        default=16, ge=1, le=256, validation_alias="GPTOSS_WORKERS", description="Concurrent reconciles."
+    )
+    metrics_port: int = Field(default=8080, ge=0, le=65535, validation_alias="GPTOSS_METRICS_PORT")
     cluster_domain: str = Field(
-        default="", description="Appended to NAME.NS.svc in status.endpoint when set."
+        default="",
+        validation_alias="GPTOSS_CLUSTER_DOMAIN",
+        description="Appended to NAME.NS.svc in status.endpoint when set.",
     )
     # vLLM's docs run the server with --shm-size / --ipc=host: NCCL between tensor-parallel
     # ranks uses /dev/shm, and the container runtime's 64 MiB default fails TP > 1.
-    shm_size: str = Field(default="16Gi")
+    shm_size: str = Field(default="16Gi", validation_alias="GPTOSS_SHM_SIZE")
     # A relist every minute catches deletions a reconnecting watch missed (and notices a
     # deleted CRD) at the cost of one LIST per kind; watches deliver everything else at once.
-    relist_seconds: float = Field(default=60.0, gt=0, description="Seconds between full relists.")
-    router_image: str = Field(default=DEFAULT_ROUTER_IMAGE, description="Image of RoutePolicy router pods.")
+    relist_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias="GPTOSS_RELIST_SECONDS",
+        description="Seconds between full relists.",
+    )
+    router_image: str = Field(
+        default=DEFAULT_ROUTER_IMAGE,
+        validation_alias="GPTOSS_ROUTER_IMAGE",
+        description="Image of RoutePolicy router pods.",
+    )
+    # Its knobs (GPTOSS_IMAGE_NVIDIA / GPTOSS_IMAGE_AMD) are declared on PlannerSettings.
     planner: PlannerSettings = Field(default_factory=lambda: DEFAULT_SETTINGS)
 
+    @field_validator("namespaces", mode="before")
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorSettings:
-        env = os.environ if env is None else env
-        values: dict[str, object] = {}
-        if env.get("GPTOSS_NAMESPACES"):
-            values["namespaces"] = tuple(n.strip() for n in env["GPTOSS_NAMESPACES"].split(",") if n.strip())
-        for key, name in (("GPTOSS_WORKERS", "workers"), ("GPTOSS_METRICS_PORT", "metrics_port")):
-            if env.get(key):
-                values[name] = int(env[key])
-        if env.get("GPTOSS_CLUSTER_DOMAIN"):
-            values["cluster_domain"] = env["GPTOSS_CLUSTER_DOMAIN"]
-        if env.get("GPTOSS_SHM_SIZE"):
-            values["shm_size"] = env["GPTOSS_SHM_SIZE"]
-        if env.get("GPTOSS_RELIST_SECONDS"):
-            values["relist_seconds"] = float(env["GPTOSS_RELIST_SECONDS"])
-        if env.get("GPTOSS_ROUTER_IMAGE"):
-            values["router_image"] = env["GPTOSS_ROUTER_IMAGE"]
-        images = dict(DEFAULT_SETTINGS.images)
-        if env.get("GPTOSS_IMAGE_NVIDIA"):
-            images["nvidia"] = env["GPTOSS_IMAGE_NVIDIA"]
-        if env.get("GPTOSS_IMAGE_AMD"):
-            images["amd"] = env["GPTOSS_IMAGE_AMD"]
-        values["planner"] = DEFAULT_SETTINGS.model_copy(update={"images": images})
-        return cls.model_validate(values)
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(n.strip() for n in value.split(",") if n.strip())
+        return value
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
+        return cls(**Environment(cls, env)(), planner=PlannerSettings.from_env(env))
 
     def endpoint(self, name: str, namespace: str, port: int | None = None) -> str:
         """In-cluster OpenAI base URL of the Service ``name`` (a model's port by default)."""

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cluster import LocalCluster
-from tests.support.operator_process import OperatorProcess
+from devtools.cluster import ClusterStartError, LocalCluster
+from devtools.operator_process import OperatorProcess
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +21,27 @@ def operator(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) ->
         yield proc
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def served_cluster() -> Iterator[LocalCluster]:
+    """A served cluster (`kind/cluster up --serve`): in its own network namespace, with the pod
+    runner making vLLM and gptoss-operator pods answer at their pod IPs."""
+    try:
+        local = LocalCluster.start(serve=True)
+    except ClusterStartError as e:
+        pytest.fail(f"the served local cluster could not start:\n{e}", pytrace=False)
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+@pytest.fixture
+def served_namespace(served_cluster: LocalCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    name = served_cluster.create_namespace(request.node.name)
+    yield name
+    served_cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 @pytest.hookimpl(hookwrapper=True)

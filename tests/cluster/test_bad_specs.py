@@ -9,10 +9,10 @@ import json
 import random
 from typing import Any
 
-from tests.support.cluster import LocalCluster, condition, wait_for
+from devtools.cluster import LocalCluster, condition, wait_for
+from devtools.operator_process import OperatorProcess
 from tests.support.figures import record
 from tests.support.modeldeployments import get_md, model_deployment, wait_condition, wait_ready
-from tests.support.operator_process import OperatorProcess
 
 # (path, value, field the refusal names); None for the field: the API server accepts it and
 # the operator must mark it (planner refusal, or a rule only the model checks).

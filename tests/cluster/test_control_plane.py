@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from tests.support.cluster import LocalCluster, condition, wait_for
+from devtools.cluster import LocalCluster, condition, wait_for
 
 NODES_FILE = Path(__file__).resolve().parents[2] / "kind" / "nodes.yaml"
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}

@@ -26,10 +26,10 @@ from typing import Any
 
 import pytest
 
-from tests.support.cluster import REPO, LocalCluster, wait_for
+from devtools.cluster import REPO, LocalCluster, wait_for
+from devtools.operator_process import OperatorProcess, free_port
 from tests.support.figures import record
 from tests.support.modeldeployments import model_deployment, wait_ready
-from tests.support.operator_process import OperatorProcess, free_port
 
 OUTAGE_SECONDS = 90.0 if os.environ.get("GPTOSS_SOAK") == "1" else 20.0
 RELIST_SECONDS = "3"

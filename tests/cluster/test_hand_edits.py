@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.cluster import LocalCluster, wait_for
+from devtools.cluster import LocalCluster, wait_for
+from devtools.operator_process import OperatorProcess, settle
 from tests.support.modeldeployments import model_deployment, vllm_container, wait_ready
-from tests.support.operator_process import OperatorProcess, settle
 from tests.support.routepolicies import route_policy
 
 CONTAINER = "/spec/template/spec/containers/0"

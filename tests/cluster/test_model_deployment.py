@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.support.cluster import LocalCluster, condition, wait_for
+from devtools.cluster import LocalCluster, condition, wait_for
+from devtools.operator_process import OperatorProcess, settle
 from tests.support.modeldeployments import (
     arg_value,
     get_md,
@@ -14,7 +15,6 @@ from tests.support.modeldeployments import (
     wait_condition,
     wait_ready,
 )
-from tests.support.operator_process import OperatorProcess, settle
 
 
 def test_120b_on_h100_gets_two_gpus_tp2_and_serves(

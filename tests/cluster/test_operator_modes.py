@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.cluster import LocalCluster
+from devtools.cluster import LocalCluster
+from devtools.operator_process import OperatorProcess, settle
 from tests.support.modeldeployments import model_deployment, wait_ready
-from tests.support.operator_process import OperatorProcess, settle
 
 
 def test_kubectl_explain_describes_the_fields(cluster: LocalCluster, operator: OperatorProcess) -> None:

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from devtools.cluster import REPO, LocalCluster, wait_for
+from devtools.operator_process import OperatorProcess
 from gptoss_operator.api import RoutePolicy
 from gptoss_operator.api.routepolicy import Backend
-from tests.support.cluster import REPO, LocalCluster, wait_for
 from tests.support.modeldeployments import model_deployment
-from tests.support.operator_process import OperatorProcess
 from tests.support.routepolicies import REFUSED, Refusal, route_policy
 
 

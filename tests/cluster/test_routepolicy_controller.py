@@ -7,9 +7,9 @@ from typing import Any
 
 import yaml
 
-from tests.support.cluster import LocalCluster, condition, wait_for
+from devtools.cluster import LocalCluster, condition, wait_for
+from devtools.operator_process import OperatorProcess, settle
 from tests.support.modeldeployments import model_deployment, wait_ready
-from tests.support.operator_process import OperatorProcess, settle
 from tests.support.routepolicies import route_policy
 
 ROUTER_KINDS = (

@@ -26,7 +26,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from tests.support.cluster import LocalCluster, wait_for
+from devtools.cluster import LocalCluster, wait_for
 from tests.support.procs import Router, Sim, config, route
 
 MODEL = "gpt-oss-20b"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.cluster import LocalCluster, condition, wait_for
+from devtools.cluster import LocalCluster, condition, wait_for
 
 
 def model_deployment(name: str, model: str, gpu: str, **spec: Any) -> dict[str, Any]:

@@ -32,7 +32,7 @@ def _env() -> dict[str, str]:
 
 
 class Sim:
-    """One simulator process (``tests.support.vllm_sim``), controlled over its admin API."""
+    """One simulator process (``gptoss_operator.simulators.vllm``), controlled over its admin API."""
 
     def __init__(
         self,
@@ -45,7 +45,17 @@ class Sim:
     ) -> None:
         """``host``: address to listen on; ``certfile`` + ``keyfile``: serve HTTPS instead of HTTP."""
         self.name = name
-        cmd = [sys.executable, "-m", "tests.support.vllm_sim", "--host", host, "--port", "0", "--name", name]
+        cmd = [
+            sys.executable,
+            "-m",
+            "gptoss_operator.simulators.vllm",
+            "--host",
+            host,
+            "--port",
+            "0",
+            "--name",
+            name,
+        ]
         if certfile is not None and keyfile is not None:
             cmd += ["--ssl-certfile", str(certfile), "--ssl-keyfile", str(keyfile)]
         if behaviour:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,3 +31,15 @@ def test_console_script_entry_point_runs() -> None:
         [sys.executable, "-m", "gptoss_operator", "--version"], capture_output=True, text=True, check=True
     ).stdout
     assert out.startswith("gptoss-operator ")
+
+
+def test_bench_and_devtools_never_reach_into_tests() -> None:
+    # tests/ holds tests; what benchmarks share with them (the local cluster, the operator
+    # process, the simulators) lives in devtools/ or the package.
+    offenders = [
+        str(path.relative_to(REPO))
+        for directory in ("bench", "devtools")
+        for path in (REPO / directory).rglob("*.py")
+        if re.search(r"^\s*(from|import) tests\b|[\"']tests\.support", path.read_text(), re.M)
+    ]
+    assert offenders == []

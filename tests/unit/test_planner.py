@@ -44,7 +44,7 @@ def refused(s: ModelDeploymentSpec) -> Refusal:
 
 class TestModelProfiles:
     def test_kv_bytes_per_token_follow_the_hybrid_kv_cache_manager(self):
-        # facts §3: 36 KiB/token (120b), 24 KiB/token (20b); 4.5 / 3.0 GiB at 131072 tokens.
+        # docs/gpt-oss-facts.md "KV cache": 36 KiB/token (120b), 24 KiB/token (20b); 4.5 / 3.0 GiB at 131072 tokens.
         assert PROFILES["gpt-oss-120b"].kv_bytes_per_token == 36 * KIB
         assert PROFILES["gpt-oss-20b"].kv_bytes_per_token == 24 * KIB
         assert PROFILES["gpt-oss-120b"].kv_bytes_per_token * 131072 == 4.5 * GIB
@@ -66,7 +66,7 @@ class TestMemoryModel:
 
     @pytest.mark.parametrize(("util", "observed_kv_gib"), [(0.90, -2.14), (0.95, 1.71)])
     def test_reproduces_the_h100_tp1_logs(self, util, observed_kv_gib):
-        # V#23278 (util 0.90 -> -2.14 GiB) and V#27508 (util 0.95 -> 1.71 GiB): the overhead
+        # vllm-project/vllm#23278 (util 0.90 -> -2.14 GiB) and #27508 (util 0.95 -> 1.71 GiB): the overhead
         # constant is derived from these, so the model must land within 0.2 GiB of both.
         b = memory_budget(
             PROFILES["gpt-oss-120b"],
@@ -78,7 +78,7 @@ class TestMemoryModel:
         assert b.kv_free_gib == pytest.approx(observed_kv_gib, abs=0.2)
 
     def test_v27508_context_at_util_095(self):
-        # 1.71 GiB of KV ~= 49k tokens (facts §3).
+        # 1.71 GiB of KV ~= 49k tokens (vllm-project/vllm#27508).
         b = memory_budget(
             PROFILES["gpt-oss-120b"],
             CATALOG["H100-80GB"],
@@ -116,7 +116,7 @@ class TestAcceptanceOutcomes:
     def test_120b_on_h100_is_tp2(self):
         plan = planned(spec())
         assert (plan.gpus_per_replica, plan.tensor_parallel_size, plan.max_model_len) == (2, 2, 131072)
-        assert not budget_for(spec(), 1).fits  # TP1 really does not fit at 131072 (V#23278)
+        assert not budget_for(spec(), 1).fits  # TP1 really does not fit at 131072 (vllm-project/vllm#23278)
 
     def test_20b_on_l4_is_one_gpu(self):
         plan = planned(spec("gpt-oss-20b", "L4"))
@@ -145,13 +145,13 @@ class TestPlanner:
         ("model", "gpu", "gpus"),
         [
             ("gpt-oss-120b", "H100-80GB", 2),
-            ("gpt-oss-120b", "H200", 1),  # facts §2: H200 TP1
+            ("gpt-oss-120b", "H200", 1),  # "Sizing cross-checks": H200 TP1
             ("gpt-oss-120b", "B200", 1),
-            ("gpt-oss-120b", "MI300X", 1),  # facts §2: "1 works (R)"
-            ("gpt-oss-120b", "A100-80GB", 2),  # facts §2: "2 for long ctx"
-            ("gpt-oss-120b", "A100-40GB", 4),  # facts §2: 4 (derived)
-            ("gpt-oss-120b", "L40S", 2),  # facts §2: 48 GB: 2 (min)
-            ("gpt-oss-120b", "L4", 8),  # facts §2: 24 GB: 8
+            ("gpt-oss-120b", "MI300X", 1),  # the vLLM recipe runs MI300X at TP 1
+            ("gpt-oss-120b", "A100-80GB", 2),  # recipe: TP 2 for long context
+            ("gpt-oss-120b", "A100-40GB", 4),  # derived: 4
+            ("gpt-oss-120b", "L40S", 2),  # derived: 48 GB needs at least 2
+            ("gpt-oss-120b", "L4", 8),  # derived: 24 GB needs 8
             ("gpt-oss-120b", "A10G", 8),
             ("gpt-oss-20b", "H100-80GB", 1),
             ("gpt-oss-20b", "A10G", 1),
@@ -166,7 +166,7 @@ class TestPlanner:
                 assert not budget_for(spec(model, gpu), smaller).fits
 
     def test_shorter_context_lets_120b_run_tp1_on_a100_80gb(self):
-        # facts §2: "A100-80G: 1 fits (R)" - with a shorter context.
+        # the vLLM recipe: A100-80GB fits 120b at TP 1 - with a shorter context.
         assert planned(spec(gpu="A100-80GB", maxModelLen=32768)).tensor_parallel_size == 1
 
     def test_more_concurrent_sequences_raise_the_gpu_count(self):

@@ -69,7 +69,7 @@ class TestParsing:
         raw = route_policy()
         raw["spec"]["routes"][0]["timeouts"] = {"connect": "500ms", "firstByte": "1.5m", "idle": "1h"}
         timeouts = RoutePolicy.model_validate(raw).spec.routes[0].timeouts
-        assert (timeouts.connect_seconds, timeouts.first_byte_seconds, timeouts.idle_seconds) == (
+        assert tuple(duration_seconds(t) for t in (timeouts.connect, timeouts.first_byte, timeouts.idle)) == (
             0.5,
             90.0,
             3600.0,

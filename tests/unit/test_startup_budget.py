@@ -1,4 +1,4 @@
-"""startupProbe budget grows with model size and weight source (facts §7)."""
+"""startupProbe budget grows with model size and weight source (docs/gpt-oss-facts.md "Startup time")."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_cached_weights_skip_the_download():
 
 
 def test_download_dominates_without_a_cache():
-    # 65.3 GB at 12.5 MB/s (PR V#30537) ~ 87 min.
+    # 65.3 GB at 12.5 MB/s (vLLM PR #30537) ~ 87 min.
     b = startup_budget(spec("gpt-oss-120b", cached=False))
     assert 5000 <= b.download_seconds <= 5500
     assert b.total_seconds > startup_budget(spec("gpt-oss-120b", cached=True)).total_seconds

@@ -17,14 +17,14 @@ import re
 from typing import Final
 
 # Long flags the plan sets, with the spec field a user should change instead. GPU count must
-# equal TP (design doc), so the other parallelism sizes are managed as well: a user-set
+# equal TP (docs/api.md, `gpu.count`), so the other parallelism sizes are managed as well: a user-set
 # pipeline/data-parallel size would silently multiply the GPUs each replica needs.
 MANAGED_FLAGS: Final[dict[str, str]] = {
     "--model": "spec.model / spec.source",
     "--revision": "spec.source.huggingface.revision",
     "--served-model-name": "spec.model",
     "--host": "(fixed: 0.0.0.0)",
-    "--port": "(fixed: 8000)",
+    "--port": "(fixed: the planner's port setting)",
     "--tensor-parallel-size": "spec.gpu.count",
     "--pipeline-parallel-size": "spec.gpu.count",
     "--data-parallel-size": "spec.replicas",

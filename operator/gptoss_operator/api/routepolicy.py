@@ -443,18 +443,6 @@ class Timeouts(_Model):
             raise ValueError(f"{duration_rule(f'timeouts.{field}')[1]} (got {value!r})") from None
         return value
 
-    @property
-    def connect_seconds(self) -> float:
-        return duration_seconds(self.connect)
-
-    @property
-    def first_byte_seconds(self) -> float:
-        return duration_seconds(self.first_byte)
-
-    @property
-    def idle_seconds(self) -> float:
-        return duration_seconds(self.idle)
-
 
 class Route(_Model):
     """One model name clients send, and the backends that serve it."""

@@ -42,7 +42,7 @@ MAX_CONTEXT: Final = 131072
 Phase = Literal["Pending", "Downloading", "Starting", "Ready", "Degraded", "Failed"]
 ConditionStatus = Literal["True", "False", "Unknown"]
 
-# Condition types the operator writes (design doc: api.md).
+# Condition types the operator writes (docs/api.md, `conditions`).
 CONDITION_PLANNED: Final = "Planned"
 CONDITION_WEIGHTS_READY: Final = "WeightsReady"
 CONDITION_PROGRESSING: Final = "Progressing"

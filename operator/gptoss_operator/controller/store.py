@@ -61,12 +61,6 @@ class Store:
     def set_child(self, owner: Key, child: ChildState) -> None:
         self.model_deployment_children.set(owner, child)
 
-    def drop_child(self, owner: Key, kind: str, name: str) -> None:
-        self.model_deployment_children.drop(owner, kind, name)
-
-    def child(self, owner: Key, kind: str) -> ChildState | None:
-        return self.model_deployment_children.get(owner, kind)
-
     def route_policies_referring_to(
         self, namespace: str, *, model_deployment: str = "", secret: str = ""
     ) -> list[Key]:

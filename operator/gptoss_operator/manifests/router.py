@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import yaml
 
@@ -342,8 +342,3 @@ def disruption_budget(policy: RoutePolicy) -> JSON | None:
             "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels(name)}},
         }
     )
-
-
-def config_text(manifest: Mapping[str, Any]) -> str:
-    text: str = manifest["data"][CONFIG_FILE]
-    return text

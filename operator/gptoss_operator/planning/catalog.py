@@ -1,7 +1,7 @@
 """The GPU catalog: what each supported GPU type offers gpt-oss under vLLM.
 
-Sources, as in the rest of the planner: "facts §N" is ../shared/reference/gptoss-vllm-facts.md
-section N (vendored into docs/sizing.md's notes); "V#n" is github.com/vllm-project/vllm issue/PR n.
+Sources: docs/gpt-oss-facts.md (sections cited by name) and github.com/vllm-project/vllm
+issues / pull requests (``vllm-project/vllm#N``).
 
 Memory is the total the driver reports, in MiB, i.e. the value GPU Feature Discovery puts in
 the ``nvidia.com/gpu.memory`` node label (and nvidia-smi shows). vLLM's
@@ -20,9 +20,9 @@ Vendor = Literal["nvidia", "amd"]
 
 
 class MoEPath(StrEnum):
-    """The MXFP4 mixture-of-experts kernel vLLM picks (facts §2, ``get_mxfp4_backend``)."""
+    """The MXFP4 mixture-of-experts kernel vLLM picks (``get_mxfp4_backend``; docs/gpt-oss-facts.md "Kernels per GPU family")."""
 
-    NONE = "none (vLLM has no MXFP4 path below compute capability 8.0)"  # V#22288, V#23203
+    NONE = "none (vLLM has no MXFP4 path below compute capability 8.0)"  # vllm-project/vllm#22288, #23203
     MARLIN = "Marlin W4A16"  # SM80-SM89: weights stay FP4, dequantized in the kernel
     TRITON_KERNELS = "OpenAI triton_kernels"  # 9.0 <= CC < 11.0 with triton_kernels installed
     FLASHINFER_TRTLLM_MXFP8 = (
@@ -32,10 +32,10 @@ class MoEPath(StrEnum):
 
 
 class AttentionBackend(StrEnum):
-    """The attention backend with sink support vLLM uses there (facts §2, attention sinks)."""
+    """The attention backend with sink support vLLM uses there (vllm docs/design/attention_backends.md)."""
 
     NONE = "none"
-    TRITON_ATTN = "TRITON_ATTN"  # any CC; Ampere/Ada fall back to it (V#40153)
+    TRITON_ATTN = "TRITON_ATTN"  # any CC; Ampere/Ada fall back to it (vllm-project/vllm#40153)
     FLASH_ATTN_3 = "FlashAttention 3"  # SM90 only
     FLASHINFER_TRTLLM = "FlashInfer TRTLLM"  # SM100 only
     ROCM_AITER_UNIFIED = "ROCM_AITER_UNIFIED_ATTN"
@@ -58,7 +58,7 @@ class GPUProfile:
     attention_backend: AttentionBackend
     product_labels: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = ()
-    default_gpu_memory_utilization: float = 0.9  # vLLM's default (facts §3)
+    default_gpu_memory_utilization: float = 0.9  # vLLM's default --gpu-memory-utilization
     source: str = ""
 
     @property
@@ -67,7 +67,8 @@ class GPUProfile:
 
     @property
     def supported(self) -> bool:
-        # Mxfp4Config.get_min_capability() = 80 (facts §2; V#22288 for T4/V100 failures).
+        # Mxfp4Config.get_min_capability() = 80 (docs/gpt-oss-facts.md "Compute capability";
+        # vllm-project/vllm#22288 for T4/V100 failures).
         return self.compute_capability >= (8, 0)
 
     @property
@@ -82,8 +83,8 @@ class GPUProfile:
         return self.memory_gib >= 70 and not self.name.startswith("A100")
 
 
-# ROCm env from the vLLM recipe (facts §2). HSA_NO_SCRATCH_RECLAIM=1 is left out: R needs it
-# only with firmware MEC < 177, which the operator cannot see.
+# ROCm env from the vLLM recipe (vllm-project/recipes OpenAI/GPT-OSS.md). HSA_NO_SCRATCH_RECLAIM=1
+# is left out: the recipe needs it only with firmware MEC < 177, which the operator cannot see.
 _ROCM_ENV: Final = (
     ("VLLM_ROCM_USE_AITER", "1"),
     ("AMDGCN_USE_BUFFER_OPS", "0"),
@@ -100,7 +101,7 @@ _ENTRIES: Final[tuple[GPUProfile, ...]] = (
         moe_path=MoEPath.TRITON_KERNELS,
         attention_backend=AttentionBackend.FLASH_ATTN_3,
         product_labels=("NVIDIA-H100-80GB-HBM3", "NVIDIA-H100-PCIe"),
-        source="facts §2 table (Hopper); memory: GFD gpu.memory on H100 SXM (kind/nodes.yaml)",
+        source='docs/gpt-oss-facts.md "Kernels per GPU family" (Hopper); memory: GFD gpu.memory on H100 SXM (kind/nodes.yaml)',
     ),
     GPUProfile(
         name="H200",
@@ -111,7 +112,7 @@ _ENTRIES: Final[tuple[GPUProfile, ...]] = (
         moe_path=MoEPath.TRITON_KERNELS,
         attention_backend=AttentionBackend.FLASH_ATTN_3,
         product_labels=("NVIDIA-H200",),  # Dynamo's gpt-oss-120b H200 recipe selects this value
-        source="facts §2 table (Hopper); memory: GFD gpu.memory (kind/nodes.yaml)",
+        source='docs/gpt-oss-facts.md "Kernels per GPU family" (Hopper); memory: GFD gpu.memory (kind/nodes.yaml)',
     ),
     GPUProfile(
         name="B200",
@@ -124,7 +125,7 @@ _ENTRIES: Final[tuple[GPUProfile, ...]] = (
         product_labels=("NVIDIA-B200",),
         # The MoE kernel choice depends on the vLLM version (an env var up to 0.23, --moe-backend
         # from 0.24), so vllm_args.py adds it, not this entry.
-        source="facts §2 table (Blackwell, PR V#23008)",
+        source='docs/gpt-oss-facts.md "Kernels per GPU family" (Blackwell, vLLM PR #23008)',
     ),
     GPUProfile(
         name="A100-80GB",
@@ -135,7 +136,7 @@ _ENTRIES: Final[tuple[GPUProfile, ...]] = (
         moe_path=MoEPath.MARLIN,
         attention_backend=AttentionBackend.TRITON_ATTN,
         product_labels=("NVIDIA-A100-SXM4-80GB", "NVIDIA-A100-80GB-PCIe"),
-        source="facts §2 table (Ampere; automatic since v0.10.1, V#22331)",
+        source='docs/gpt-oss-facts.md "Kernels per GPU family" (Ampere; automatic since v0.10.1, vllm-project/vllm#22331)',
     ),
     GPUProfile(
         name="A100-40GB",
@@ -146,7 +147,7 @@ _ENTRIES: Final[tuple[GPUProfile, ...]] = (
         moe_path=MoEPath.MARLIN,
         attention_backend=AttentionBackend.TRITON_ATTN,
         product_labels=("NVIDIA-A100-SXM4-40GB", "NVIDIA-A100-PCIE-40GB"),
-        source="facts §2 table (Ampere)",
+        source='docs/gpt-oss-facts.md "Kernels per GPU family" (Ampere)',
     ),
     GPUProfile(
         name="L40S",
@@ -157,7 +158,7 @@ _ENTRIES: Final[tuple[GPUProfile, ...]] = (
         moe_path=MoEPath.MARLIN,
         attention_backend=AttentionBackend.TRITON_ATTN,
         product_labels=("NVIDIA-L40S",),
-        source="facts §2 table (Ada; full 8.9 validation UNCONFIRMED, V#24364)",
+        source='docs/gpt-oss-facts.md "Kernels per GPU family" (Ada; full 8.9 validation unconfirmed, vllm-project/vllm#24364)',
     ),
     GPUProfile(
         name="L4",
@@ -168,7 +169,7 @@ _ENTRIES: Final[tuple[GPUProfile, ...]] = (
         moe_path=MoEPath.MARLIN,
         attention_backend=AttentionBackend.TRITON_ATTN,
         product_labels=("NVIDIA-L4",),
-        source="facts §2 table (Ada)",
+        source='docs/gpt-oss-facts.md "Kernels per GPU family" (Ada)',
     ),
     GPUProfile(
         name="A10G",
@@ -179,7 +180,7 @@ _ENTRIES: Final[tuple[GPUProfile, ...]] = (
         moe_path=MoEPath.MARLIN,
         attention_backend=AttentionBackend.TRITON_ATTN,
         product_labels=("NVIDIA-A10G",),
-        source="facts §2 table (Ampere 8.6; SM86 rejected only in early builds, V#22422)",
+        source='docs/gpt-oss-facts.md "Kernels per GPU family" (Ampere 8.6; SM86 rejected only in early builds, vllm-project/vllm#22422)',
     ),
     GPUProfile(
         name="MI300X",
@@ -193,8 +194,8 @@ _ENTRIES: Final[tuple[GPUProfile, ...]] = (
         # uses the dashed spelling. Both are accepted by default; settings can replace them.
         product_labels=("AMD_Instinct_MI300X_OAM", "AMD-Instinct-MI300X-OAM"),
         env=_ROCM_ENV,
-        default_gpu_memory_utilization=0.95,  # R: 0.95 on AMD (facts §3)
-        source="facts §2 table (MI300X)",
+        default_gpu_memory_utilization=0.95,  # the vLLM recipe uses 0.95 on AMD
+        source='docs/gpt-oss-facts.md "Kernels per GPU family" (MI300X)',
     ),
     GPUProfile(
         name="T4",
@@ -205,7 +206,7 @@ _ENTRIES: Final[tuple[GPUProfile, ...]] = (
         moe_path=MoEPath.NONE,
         attention_backend=AttentionBackend.NONE,
         product_labels=("Tesla-T4",),
-        source="facts §2 table: unsupported (V#22288, V#23203)",
+        source='docs/gpt-oss-facts.md "Compute capability": unsupported (vllm-project/vllm#22288, #23203)',
     ),
     GPUProfile(
         name="V100",
@@ -216,7 +217,7 @@ _ENTRIES: Final[tuple[GPUProfile, ...]] = (
         moe_path=MoEPath.NONE,
         attention_backend=AttentionBackend.NONE,
         product_labels=("Tesla-V100-SXM2-16GB", "Tesla-V100-PCIE-16GB"),
-        source="facts §2 table: unsupported (V#22288)",
+        source='docs/gpt-oss-facts.md "Compute capability": unsupported (vllm-project/vllm#22288)',
     ),
 )
 

@@ -1,6 +1,6 @@
 """Per-GPU memory budget of one vLLM replica: weights/TP + runtime overhead + KV cache.
 
-vLLM's rule (facts §3): KV cache gets what is left of ``gpu_memory_utilization x total``
+vLLM's rule (docs/gpt-oss-facts.md "Runtime overhead and utilization"): KV cache gets what is left of ``gpu_memory_utilization x total``
 after the weights and the profile run's peak (activations, sampler, CUDA graphs, non-torch
 memory). The planner mirrors that rule with the numbers below.
 """
@@ -17,17 +17,19 @@ from gptoss_operator.planning.model_profiles import GIB, ModelProfile
 # Runtime overhead per GPU when vLLM uses its large scheduler defaults (>= 70 GiB, not A100:
 # max_num_seqs 1024, 8192 batched tokens; see GPUProfile.vllm_large_batch_defaults).
 # Derived from two gpt-oss-120b logs on 1 x H100 (81559 MiB = 79.65 GiB), weights 65.97 GiB:
-#   V#23278, util 0.90: KV left -2.14 GiB -> 0.90 x 79.65 - 65.97 + 2.14 = 7.85 GiB
-#   V#27508, util 0.95: KV left  1.71 GiB -> 0.95 x 79.65 - 65.97 - 1.71 = 7.98 GiB
+#   vllm-project/vllm#23278, util 0.90: KV left -2.14 GiB -> 0.90 x 79.65 - 65.97 + 2.14 = 7.85 GiB
+#   vllm-project/vllm#27508, util 0.95: KV left  1.71 GiB -> 0.95 x 79.65 - 65.97 - 1.71 = 7.98 GiB
 # Counted at every TP size (part of it shrinks with TP; staying pessimistic avoids OOM).
 LARGE_BATCH_OVERHEAD_GIB: Final = 8.0
 # With vLLM's small defaults (256 sequences, 2048 batched tokens: a quarter of the above) the
-# profile peak is smaller; no gpt-oss log measures it, so take the middle of the facts sheet's
-# 2-5 GiB/GPU range for activations and CUDA graphs (facts §3, UNCONFIRMED for gpt-oss).
+# profile peak is smaller; no gpt-oss log measures it, so take the middle of the 2-5 GiB/GPU
+# generic vLLM range for activations and CUDA graphs (unconfirmed for gpt-oss; docs/gpt-oss-facts.md
+# "Runtime overhead and utilization").
 SMALL_BATCH_OVERHEAD_GIB: Final = 3.5
 
 # MXFP4 weights are sharded in 32-column blocks: 90 blocks of the 2880-wide expert
-# intermediate split cdiv(90, TP) per rank (facts §2), so the busiest rank holds more than 1/TP.
+# intermediate split cdiv(90, TP) per rank (docs/gpt-oss-facts.md "Tensor parallelism and MXFP4
+# sharding"), so the busiest rank holds more than 1/TP.
 _MXFP4_BLOCKS: Final = 2880 // 32
 
 
@@ -73,7 +75,7 @@ class MemoryBudget:
     def kv_required_gib(self) -> float:
         """KV for ``min_concurrent_sequences`` full-length sequences, per GPU.
 
-        KV heads (8) are split across TP ranks up to TP 8 (facts §2-3), so each GPU holds 1/TP.
+        KV heads (8) are split across TP ranks up to TP 8 (docs/gpt-oss-facts.md "KV cache"), so each GPU holds 1/TP.
         """
         per_sequence = (
             self.max_model_len * self.model.kv_bytes_per_token + self.model.sliding_kv_bytes_per_sequence

@@ -1,16 +1,19 @@
 """Planner settings: the pinned images, node-label keys/values and budget rates an installation may override.
 
-The operator's own settings (env/flags) embed this object; the planner never reads the
-environment itself, so it stays a pure function of (spec, settings).
+The operator's own settings embed this object. Only the default images are environment knobs
+(``GPTOSS_IMAGE_NVIDIA`` / ``GPTOSS_IMAGE_AMD``), read by ``PlannerSettings.from_env``; the planner
+never reads the environment itself, so it stays a pure function of (spec, settings).
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from gptoss_operator.api import GPUType
+from gptoss_operator.environment import EnvSettings
 from gptoss_operator.planning.catalog import GPUProfile, Vendor
 
 # The newest vLLM release (0.33.0, Nov 2026). It ships FlashInfer 0.7.2, past the 0.6.11/0.6.12
@@ -44,13 +47,15 @@ def _default_label_keys() -> dict[Vendor, str]:
     return {"nvidia": NVIDIA_PRODUCT_LABEL, "amd": AMD_PRODUCT_LABEL}
 
 
-class PlannerSettings(BaseModel):
+class PlannerSettings(EnvSettings):
     """What an installation can change about planning without touching the catalog's facts."""
 
-    model_config = ConfigDict(frozen=True)
+    # GPTOSS_IMAGE_NVIDIA -> images["nvidia"]: the delimiter splits the vendor off the variable name.
+    model_config = SettingsConfigDict(env_nested_delimiter="_")
 
-    images: dict[Vendor, str] = Field(
+    images: Annotated[dict[Vendor, str], NoDecode] = Field(
         default_factory=_default_images,
+        validation_alias="GPTOSS_IMAGE",
         description="Default vLLM image per GPU vendor (spec.image overrides it per ModelDeployment).",
     )
     product_label_keys: dict[Vendor, str] = Field(
@@ -66,17 +71,25 @@ class PlannerSettings(BaseModel):
         description="Where the weight cache PVC is mounted in the vLLM container; weights live in <path>/<model>.",
     )
     port: int = Field(
-        default=8000, description="vLLM's HTTP port (design doc: Service port 8000, named http)."
+        default=8000, description="vLLM's HTTP port: container port and Service port, both named http."
     )
     # Startup budget rates (startup.py); both are deliberately pessimistic.
     download_bytes_per_second: float = Field(
         default=12.5e6,
-        description="Assumed Hugging Face download rate: the one reported figure, ~12.5 MB/s (PR V#30537).",
+        description="Assumed Hugging Face download rate: the one reported figure, ~12.5 MB/s (vLLM PR #30537).",
     )
     volume_read_bytes_per_second: float = Field(
         default=100 * 1024 * 1024,
-        description="Assumed read rate of the weight volume (UNCONFIRMED; local NVMe read 66 GiB in 12.8 s, V#23278).",
+        description="Assumed read rate of the weight volume (unconfirmed; local NVMe read 66 GiB in 12.8 s, vllm-project/vllm#23278).",
     )
+
+    @field_validator("images", mode="before")
+    @classmethod
+    def _images_over_defaults(cls, value: Any) -> Any:
+        # Overriding one vendor's image keeps the other's default.
+        if isinstance(value, str):
+            raise ValueError("set GPTOSS_IMAGE_NVIDIA / GPTOSS_IMAGE_AMD, not GPTOSS_IMAGE")
+        return {**_default_images(), **value} if isinstance(value, dict) else value
 
     def image_for(self, gpu: GPUProfile) -> str:
         return self.images[gpu.vendor]

@@ -1,9 +1,9 @@
-"""How long a vLLM pod may take to start before the startupProbe gives up (facts §7).
+"""How long a vLLM pod may take to start before the startupProbe gives up.
 
-Loading a 65 GB model takes minutes; killing a loading pod restarts the whole load (the
-anchors' top pain point: kserve#5062, kubeai#172). The budget is the sum of the worst cases
-the facts support: download (when pods fetch the weights themselves), reading the weights,
-and engine initialisation with a cold torch.compile cache.
+Loading a 65 GB model takes minutes; killing a loading pod restarts the whole load
+(kserve/kserve#5062, substratusai/kubeai#172). The budget is the sum of the worst cases in
+docs/gpt-oss-facts.md "Startup time": download (when pods fetch the weights themselves),
+reading the weights, and engine initialisation with a cold torch.compile cache.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from gptoss_operator.api import ModelDeploymentSpec
 from gptoss_operator.planning.model_profiles import GIB, model_profile
 from gptoss_operator.planning.settings import DEFAULT_SETTINGS, PlannerSettings
 
-# Facts §7 operator guidance: "about 10 min with a cold compile cache on TP>=2" (3-5 min with
-# warm caches). The compile cache is not guaranteed to survive a reschedule, so budget cold.
+# docs/gpt-oss-facts.md "Startup time": about 10 min with a cold compile cache at TP >= 2 (3-5 min
+# with warm caches). The compile cache is not guaranteed to survive a reschedule, so budget cold.
 ENGINE_INIT_SECONDS: Final = 600
 # Probe period: fine enough that a ready pod is noticed quickly, coarse enough to be cheap.
 PROBE_PERIOD_SECONDS: Final = 10
@@ -52,7 +52,7 @@ def startup_budget(spec: ModelDeploymentSpec, settings: PlannerSettings = DEFAUL
     """The startupProbe budget for ``spec``'s pods.
 
     With ``source.cache`` a download Job fills the PVC before pods start, so pods only read;
-    without it every pod downloads the root safetensors first (facts §1 sizes, §7 rate).
+    without it every pod downloads the root safetensors first (docs/gpt-oss-facts.md "Checkpoint sizes", "Startup time").
     """
     model = model_profile(spec.model)
     download = (

@@ -31,26 +31,27 @@ has what changes with the version).
 _NOTES = f"""
 ## Where the numbers come from
 
-"facts §N" is section N of the project's gpt-oss/vLLM fact sheet; "V#n" is vllm-project/vllm issue/PR n.
+docs/gpt-oss-facts.md has every figure below with its source; section names are quoted.
+`vllm-project/vllm#N` is an issue or pull request in github.com/vllm-project/vllm.
 
 | quantity | value | source |
 | --- | --- | --- |
-| weights as loaded, 120b | {PROFILES["gpt-oss-120b"].weights_gib} GiB | V#23278 ("Model loading took 65.97 GiB", H100 TP1); V#33155 measured 64.38 GiB with the Triton path |
-| weights as loaded, 20b | {PROFILES["gpt-oss-20b"].weights_gib} GiB | V#22331 (RTX 3090) |
-| weights per GPU | weights x cdiv(90, TP) / 90 | MXFP4 sharded in 32-column blocks, 90 blocks (facts §2): the busiest rank holds 23/90 at TP 4, 12/90 at TP 8 |
-| KV per token | 36 KiB (120b), 24 KiB (20b) | hybrid KV cache manager: only the 18 / 12 full-attention layers grow with context, 2 KiB per layer-token in bf16 (facts §3) |
-| KV per sequence, sliding layers | (window 128 + one 16-token block) x layers x 2 KiB | facts §3 (~5 MiB 120b, ~3.4 MiB 20b) |
-| KV per GPU | KV / TP | 8 KV heads split across up to 8 ranks (facts §2) |
-| runtime overhead, GPUs >= 70 GiB except A100 | {LARGE_BATCH_OVERHEAD_GIB} GiB/GPU | derived from V#23278 (-2.14 GiB KV at util 0.90) and V#27508 (1.71 GiB at 0.95), both 120b on 1 x H100: 7.85 and 7.98 GiB. vLLM uses 1024 seqs / 8192 batched tokens on these GPUs (vllm `engine/arg_utils.py` `get_batch_defaults`) |
-| runtime overhead, other GPUs | {SMALL_BATCH_OVERHEAD_GIB} GiB/GPU | vLLM's smaller defaults (256 seqs / 2048 tokens); middle of the facts sheet's 2-5 GiB range (facts §3, UNCONFIRMED for gpt-oss) |
-| util | 0.9 NVIDIA, 0.95 AMD | vLLM default; vLLM recipe for AMD (facts §3) |
+| weights as loaded, 120b | {PROFILES["gpt-oss-120b"].weights_gib} GiB | vllm-project/vllm#23278 ("Model loading took 65.97 GiB", H100 TP1); vllm-project/vllm#33155 measured 64.38 GiB with the Triton path |
+| weights as loaded, 20b | {PROFILES["gpt-oss-20b"].weights_gib} GiB | vllm-project/vllm#22331 (RTX 3090) |
+| weights per GPU | weights x cdiv(90, TP) / 90 | MXFP4 sharded in 32-column blocks, 90 blocks ("Tensor parallelism and MXFP4 sharding"): the busiest rank holds 23/90 at TP 4, 12/90 at TP 8 |
+| KV per token | 36 KiB (120b), 24 KiB (20b) | hybrid KV cache manager: only the 18 / 12 full-attention layers grow with context, 2 KiB per layer-token in bf16 ("KV cache") |
+| KV per sequence, sliding layers | (window 128 + one 16-token block) x layers x 2 KiB | "KV cache" (~5 MiB 120b, ~3.4 MiB 20b) |
+| KV per GPU | KV / TP | 8 KV heads split across up to 8 ranks ("Tensor parallelism and MXFP4 sharding") |
+| runtime overhead, GPUs >= 70 GiB except A100 | {LARGE_BATCH_OVERHEAD_GIB} GiB/GPU | derived from vllm-project/vllm#23278 (-2.14 GiB KV at util 0.90) and vllm-project/vllm#27508 (1.71 GiB at 0.95), both 120b on 1 x H100: 7.85 and 7.98 GiB. vLLM uses 1024 seqs / 8192 batched tokens on these GPUs (vllm `engine/arg_utils.py` `get_batch_defaults`) |
+| runtime overhead, other GPUs | {SMALL_BATCH_OVERHEAD_GIB} GiB/GPU | vLLM's smaller defaults (256 seqs / 2048 tokens); middle of the generic 2-5 GiB range ("Runtime overhead and utilization", unconfirmed for gpt-oss) |
+| util | 0.9 NVIDIA, 0.95 AMD | vLLM default; vLLM recipe for AMD ("Runtime overhead and utilization") |
 | GPU memory | MiB as GFD's `nvidia.com/gpu.memory` reports it; B200 178.35 GiB as PyTorch reports it (unslothai/unsloth#3411) | catalog |
-| below compute capability 8.0 | refused | `Mxfp4Config.get_min_capability() = 80`; V#22288, V#23203 (facts §2) |
+| below compute capability 8.0 | refused | `Mxfp4Config.get_min_capability() = 80`; vllm-project/vllm#22288, #23203 ("Compute capability") |
 
-Cross-checks against the facts sheet: 120b needs TP 2 on H100 at 131072 (recipes: "TP=2 best
-tradeoff"; TP 1 fails, V#23278, V#27508); 120b at TP 1 fits H200 / B200 / MI300X with about
-52 / 86 / 108 GiB of KV (facts §3: ~55 / 90 / 100+); A100-80GB runs 120b at TP 1 only with a shorter
-context (facts §2: "1 fits, 2 for long ctx"); 24 GB GPUs need 8 for 120b (facts §2: "4 (tight) / 8").
+Cross-checks ("Sizing cross-checks"): 120b needs TP 2 on H100 at 131072 (vLLM recipe: "TP=2 best
+tradeoff"; TP 1 fails, vllm-project/vllm#23278, #27508); 120b at TP 1 fits H200 / B200 / MI300X with
+about 52 / 86 / 108 GiB of KV (derived estimate: ~55 / 90 / 100+); A100-80GB runs 120b at TP 1 only
+with a shorter context (recipe: TP 2 for long context); 24 GB GPUs need 8 for 120b.
 """
 
 

@@ -141,10 +141,6 @@ class BackendConfig(_Model):
             raise ValueError(f"backend {self.name!r}: unknown flavor {flavor!r} (known: {sorted(FLAVORS)})")
         return self
 
-    @property
-    def is_external(self) -> bool:
-        return self.external is not None
-
 
 class SaturationThresholds(_Model):
     queue_depth_above: int | None = Field(default=None, ge=0)
@@ -303,9 +299,6 @@ class RouterConfig(_Model):
         if dupes:
             raise ValueError(f"duplicate routes for models {dupes}")
         return self
-
-    def route(self, model: str) -> RouteConfig | None:
-        return next((r for r in self.routes if r.model == model), None)
 
 
 def normalize_root(url: str) -> str:

@@ -12,7 +12,8 @@ from gptoss_operator.router import providers
 from gptoss_operator.router.asgi import Receive
 from gptoss_operator.router.errors import BadRequestError
 from gptoss_operator.router.pool import UpstreamError
-from gptoss_operator.router.selection import Api, BackendRuntime
+from gptoss_operator.router.runtime import BackendRuntime
+from gptoss_operator.router.selection import Api
 from gptoss_operator.router.sse import with_usage_requested
 
 

@@ -90,7 +90,6 @@ class Endpoint:
     inflight_at_scrape: int = 0
     failures: int = 0
     ejected_until: float = 0.0
-    last_error: str | None = None
 
     def fresh(self, now: float, stale_after: float) -> bool:
         return self.scraped_at is not None and now - self.scraped_at <= stale_after
@@ -109,12 +108,10 @@ class Endpoint:
     # Passive health: the caller supplies `now` so the rules stay testable.
     def record_success(self) -> None:
         self.failures = 0
-        self.last_error = None
 
     def record_failure(
         self,
         *,
-        reason: str,
         now: float,
         failures_to_eject: int,
         cooldown: float,
@@ -128,7 +125,6 @@ class Endpoint:
         ejection the counter stays one short of the limit, so the first request that fails
         after the cooldown ejects again (half-open).
         """
-        self.last_error = reason
         self.failures += 1
         if immediate or retry_after is not None or self.failures >= failures_to_eject:
             hold = retry_after if retry_after is not None else cooldown

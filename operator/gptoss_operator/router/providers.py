@@ -3,7 +3,7 @@
 Pure functions. The router speaks vLLM's current dialect to clients (``reasoning_effort`` or
 ``reasoning.effort`` accepted on input, ``reasoning`` in message/delta output) and rewrites a
 request only as far as the chosen backend needs, so that falling back from vLLM to a provider
-never turns into a 400 (router-anchors.md section 4 lists the quirks).
+never turns into a 400 (docs/router.md "Provider flavors" lists the quirks).
 """
 
 from __future__ import annotations

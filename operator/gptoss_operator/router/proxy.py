@@ -34,12 +34,11 @@ from gptoss_operator.router.exchange import (
 from gptoss_operator.router.load import Endpoint
 from gptoss_operator.router.metrics import RouterMetrics
 from gptoss_operator.router.pool import Pool, UpstreamError
+from gptoss_operator.router.runtime import BackendRuntime, RouteRuntime
 from gptoss_operator.router.selection import (
     Api,
     Attempt,
-    BackendRuntime,
     NoBackendError,
-    RouteRuntime,
     plan_request,
     residency_rule,
     rule_label,
@@ -255,7 +254,6 @@ class Proxy:
         ep: Endpoint = attempt.endpoint
         health = self._runtime().config.server.health
         ejected = ep.record_failure(
-            reason=f.reason,
             now=self._clock(),
             failures_to_eject=health.failures_to_eject,
             cooldown=health.cooldown,

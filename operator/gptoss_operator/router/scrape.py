@@ -32,10 +32,9 @@ async def scrape_one(
         r = await client.get(ep.url + "/metrics", timeout=cfg.scrape.timeout)
         r.raise_for_status()
         sample = parse_vllm_metrics(r.text)
-    except httpx.ConnectError as e:
+    except httpx.ConnectError:
         metrics.scrapes.labels("connect_error").inc()
         if ep.record_failure(
-            reason=f"metrics scrape: connect error: {e}",
             now=now(),
             failures_to_eject=cfg.health.failures_to_eject,
             cooldown=cfg.health.cooldown,

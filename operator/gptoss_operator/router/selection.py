@@ -17,65 +17,14 @@ Order of decisions (docs/router.md, "Routing semantics"):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
-from gptoss_operator.router.config import BackendConfig, ResidencyRule, RouteConfig
+from gptoss_operator.router.config import ResidencyRule
 from gptoss_operator.router.load import Endpoint
-from gptoss_operator.router.providers import FLAVORS, Flavor
+from gptoss_operator.router.runtime import BackendRuntime, RouteRuntime
 
 Api = Literal["chat", "completions", "responses"]
-
-
-@dataclass(slots=True, eq=False)
-class BackendRuntime:
-    """A configured backend plus its live endpoint list (replaced atomically by watchers)."""
-
-    config: BackendConfig
-    flavor: Flavor
-    overflow_target: bool = False
-    endpoints: tuple[Endpoint, ...] = ()
-    unavailable: str | None = None  # why the backend cannot be used right now (e.g. key file)
-    api_key: str | None = field(default=None, repr=False)  # never in repr, logs or errors
-
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-    @property
-    def weight(self) -> int:
-        return self.config.weight
-
-    @property
-    def external(self) -> bool:
-        return self.config.external is not None
-
-    @property
-    def upstream_model(self) -> str | None:
-        """The model id to send upstream, or None to forward the client's unchanged."""
-        if self.config.external is not None:
-            return self.config.external.model
-        assert self.config.cluster is not None
-        return self.config.cluster.model
-
-
-def build_backend(config: BackendConfig, overflow_target: bool) -> BackendRuntime:
-    flavor_name = config.external.flavor if config.external else config.cluster.flavor  # type: ignore[union-attr]
-    return BackendRuntime(config=config, flavor=FLAVORS[flavor_name], overflow_target=overflow_target)
-
-
-@dataclass(slots=True, eq=False)
-class RouteRuntime:
-    config: RouteConfig
-    backends: tuple[BackendRuntime, ...]
-
-    @property
-    def model(self) -> str:
-        return self.config.model
-
-    def pool(self) -> list[Endpoint]:
-        """The in-cluster endpoints whose saturation triggers overflow."""
-        return [ep for b in self.backends if not b.external and not b.overflow_target for ep in b.endpoints]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +34,9 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
+class AttemptPlan:
+    """The endpoints one request tries, in order, and how the list was chosen."""
+
     attempts: tuple[Attempt, ...]
     overflowed: bool = False
     panic: bool = False
@@ -159,7 +110,7 @@ def plan_request(
     now: float,
     stale_after: float,
     rand: float,
-) -> Plan:
+) -> AttemptPlan:
     """The ordered attempts for one request. ``cluster_only`` names the residency rule, if any.
 
     ``rand`` in [0, 1) drives the weighted draw and rotates ties between equally loaded
@@ -203,8 +154,8 @@ def plan_request(
         for ep in _ranked(b.endpoints, now, stale_after, rand, include_ejected=panic):
             attempts.append(Attempt(b, ep))
             if len(attempts) == limit:
-                return Plan(tuple(attempts), overflowed, panic)
-    return Plan(tuple(attempts), overflowed, panic)
+                return AttemptPlan(tuple(attempts), overflowed, panic)
+    return AttemptPlan(tuple(attempts), overflowed, panic)
 
 
 def _ranked(

@@ -9,7 +9,6 @@ ejections survive reloads.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -17,7 +16,7 @@ from gptoss_operator.router.config import RouterConfig, ServiceRef
 from gptoss_operator.router.keys import KeyStore
 from gptoss_operator.router.load import Endpoint
 from gptoss_operator.router.metrics import EndpointView, StateView
-from gptoss_operator.router.selection import BackendRuntime, RouteRuntime, build_backend
+from gptoss_operator.router.runtime import BackendRuntime, RouteRuntime, build_backend
 
 ServiceKey = tuple[str, str, str]  # namespace, name, port (name or number as text)
 
@@ -141,7 +140,3 @@ def build_runtime(
     runtime.refresh_keys(keys)
     registry.prune(urls)
     return runtime
-
-
-def monotonic() -> float:
-    return time.monotonic()

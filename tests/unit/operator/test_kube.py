@@ -46,7 +46,6 @@ def test_errors_are_classified() -> None:
     assert terminating.namespace_terminating
     assert not KubeError(403, "HTTP 403 Forbidden: RBAC says no").namespace_terminating
     assert KubeError(404, "gone").not_found
-    assert KubeError(409, "conflict").conflict
 
 
 def test_status_message_uses_the_api_status_body() -> None:

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from gptoss_operator.planning.settings import DEFAULT_AMD_IMAGE, DEFAULT_NVIDIA_IMAGE, DEFAULT_SETTINGS
-from gptoss_operator.settings import OperatorSettings
+from gptoss_operator.planning.settings import (
+    DEFAULT_AMD_IMAGE,
+    DEFAULT_NVIDIA_IMAGE,
+    DEFAULT_SETTINGS,
+    PlannerSettings,
+)
+from gptoss_operator.settings import DEFAULT_ROUTER_IMAGE, OperatorSettings
+
+OPERATOR_DOC = Path(__file__).resolve().parents[3] / "docs" / "operator.md"
 
 
 class TestFromEnv:
@@ -61,7 +71,61 @@ class TestFromEnv:
 
     def test_reads_os_environ_by_default(self, monkeypatch):
         monkeypatch.setenv("GPTOSS_WORKERS", "3")
-        assert OperatorSettings.from_env().workers == 3
+        monkeypatch.setenv("GPTOSS_IMAGE_NVIDIA", "registry.local/vllm:v0.33.0")
+        s = OperatorSettings.from_env()
+        assert (s.workers, s.planner.images["nvidia"]) == (3, "registry.local/vllm:v0.33.0")
+
+    def test_relist_and_router_image(self):
+        assert (OperatorSettings.from_env({}).relist_seconds, OperatorSettings.from_env({}).router_image) == (
+            60.0,
+            DEFAULT_ROUTER_IMAGE,
+        )
+        s = OperatorSettings.from_env(
+            {"GPTOSS_RELIST_SECONDS": "2.5", "GPTOSS_ROUTER_IMAGE": "registry.local/op:1"}
+        )
+        assert (s.relist_seconds, s.router_image) == (2.5, "registry.local/op:1")
+
+    def test_relist_must_be_positive(self):
+        with pytest.raises(ValidationError):
+            OperatorSettings.from_env({"GPTOSS_RELIST_SECONDS": "0"})
+
+    def test_empty_values_mean_unset(self):
+        env = {"GPTOSS_WORKERS": "", "GPTOSS_SHM_SIZE": "", "GPTOSS_IMAGE_AMD": ""}
+        assert OperatorSettings.from_env(env) == OperatorSettings()
+
+    def test_fields_without_a_variable_are_not_read(self):
+        # The planner's port and mount path are settings, not environment knobs.
+        s = OperatorSettings.from_env(
+            {"GPTOSS_PORT": "9000", "GPTOSS_MODEL_MOUNT_PATH": "/w", "GPTOSS_PLANNER": "{}"}
+        )
+        assert (s.planner.port, s.planner.model_mount_path) == (8000, "/models")
+
+    def test_constructing_reads_no_environment(self, monkeypatch):
+        # Only from_env reads variables, so the planner stays a function of (spec, settings).
+        monkeypatch.setenv("GPTOSS_WORKERS", "3")
+        monkeypatch.setenv("GPTOSS_IMAGE_NVIDIA", "registry.local/vllm:v0.33.0")
+        assert OperatorSettings().workers == 16
+        assert PlannerSettings() == DEFAULT_SETTINGS
+
+    def test_image_needs_a_vendor(self):
+        with pytest.raises(ValidationError, match="GPTOSS_IMAGE_NVIDIA"):
+            OperatorSettings.from_env({"GPTOSS_IMAGE": "vllm/vllm-openai:v0.33.0"})
+
+
+def declared_variables() -> set[str]:
+    names = set()
+    for cls in (OperatorSettings, PlannerSettings):
+        for field in cls.model_fields.values():
+            if isinstance(field.validation_alias, str):
+                names.add(field.validation_alias)
+    # images: one variable per vendor (the nested delimiter splits the vendor off).
+    names.discard("GPTOSS_IMAGE")
+    return names | {f"GPTOSS_IMAGE_{vendor.upper()}" for vendor in DEFAULT_SETTINGS.images}
+
+
+def test_docs_table_lists_every_variable():
+    documented = set(re.findall(r"`(GPTOSS_[A-Z_]+)`", OPERATOR_DOC.read_text()))
+    assert documented == declared_variables()
 
 
 class TestEndpoint:

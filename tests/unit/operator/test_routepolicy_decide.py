@@ -11,7 +11,7 @@ from gptoss_operator.api.routepolicy import RoutePolicy
 from gptoss_operator.controller.desired import Apply, Delete, Desired
 from gptoss_operator.controller.routepolicy.decide import decide
 from gptoss_operator.controller.routepolicy.gathered import ModelDeploymentView, RoutePolicyGathered
-from gptoss_operator.manifests.router import config_text
+from gptoss_operator.manifests.router import CONFIG_FILE
 from gptoss_operator.observed import ChildState, DeploymentState, summarize_child
 from gptoss_operator.router.config import parse_config
 from gptoss_operator.settings import OperatorSettings
@@ -89,7 +89,7 @@ def test_children_go_out_in_two_steps_identity_and_config_first() -> None:
 
 def test_the_config_map_is_a_config_the_router_accepts_and_holds_no_secret() -> None:
     d = decide(gathered(body()), SETTINGS, NOW)
-    text = config_text(manifests(d)["ConfigMap"])
+    text = manifests(d)["ConfigMap"]["data"][CONFIG_FILE]
     config = parse_config(text)  # the router's own parser: refuses anything it would not run
     route = config.routes[0]
     local, hosted = route.backends

@@ -91,18 +91,20 @@ class TestChildren:
     def test_set_and_get_by_kind(self):
         s = Store()
         s.set_child(("llm", "oss"), ChildState("Service", "oss", "h1"))
-        assert s.child(("llm", "oss"), "Service") == ChildState("Service", "oss", "h1")
-        assert s.child(("llm", "oss"), "Job") is None
+        assert s.model_deployment_children.get(("llm", "oss"), "Service") == ChildState(
+            "Service", "oss", "h1"
+        )
+        assert s.model_deployment_children.get(("llm", "oss"), "Job") is None
 
     def test_drop_only_the_named_child(self):
         # The DELETED event of a replaced Job must not drop its successor.
         s = Store()
         s.set_child(("llm", "oss"), ChildState("Job", "oss-download", "new"))
-        s.drop_child(("llm", "oss"), "Job", "oss-download-old")
-        assert s.child(("llm", "oss"), "Job") is not None
+        s.model_deployment_children.drop(("llm", "oss"), "Job", "oss-download-old")
+        assert s.model_deployment_children.get(("llm", "oss"), "Job") is not None
 
     def test_drop_the_last_child_drops_the_owner(self):
         s = Store()
         s.set_child(("llm", "oss"), ChildState("Service", "oss", "h1"))
-        s.drop_child(("llm", "oss"), "Service", "oss")
+        s.model_deployment_children.drop(("llm", "oss"), "Service", "oss")
         assert dict(s.children) == {}

@@ -51,7 +51,7 @@ class TestParse:
 
 class TestPassiveHealth:
     def fail(self, ep: Endpoint, now: float = 0.0, **kw: object) -> bool:
-        return ep.record_failure(reason="x", now=now, failures_to_eject=3, cooldown=10.0, **kw)  # type: ignore[arg-type]
+        return ep.record_failure(now=now, failures_to_eject=3, cooldown=10.0, **kw)  # type: ignore[arg-type]
 
     def test_nth_consecutive_failure_ejects_for_the_cooldown(self) -> None:
         ep = Endpoint("http://a")

@@ -8,10 +8,9 @@ import pytest
 
 from gptoss_operator.router.config import RouteConfig, parse_config
 from gptoss_operator.router.load import Endpoint, LoadSample
+from gptoss_operator.router.runtime import RouteRuntime, build_backend
 from gptoss_operator.router.selection import (
     NoBackendError,
-    RouteRuntime,
-    build_backend,
     plan_request,
     residency_rule,
     rule_label,

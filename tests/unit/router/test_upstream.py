@@ -11,7 +11,8 @@ import pytest
 from gptoss_operator.router.config import BackendConfig, FailureKind, Timeouts
 from gptoss_operator.router.load import Endpoint
 from gptoss_operator.router.pool import Pool
-from gptoss_operator.router.selection import Attempt, build_backend
+from gptoss_operator.router.runtime import build_backend
+from gptoss_operator.router.selection import Attempt
 from gptoss_operator.router.upstream import (
     AttemptFailure,
     open_attempt,

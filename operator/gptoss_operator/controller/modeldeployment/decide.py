@@ -4,7 +4,7 @@
 (children whose config hash differs, children to delete), the rollout strategy, the step of the
 weight-cache state machine, and the status and events to record if every write succeeds. When
 a write fails, ``Desired.on_write_failure`` gives the status that says so. Nothing here talks to
-the API server, so every branch is unit-tested without a cluster (tests/unit/operator/test_decide.py).
+the API server, so every branch is unit-tested without a cluster (tests/unit/operator/test_modeldeployment_decide.py).
 """
 
 from __future__ import annotations

@@ -24,10 +24,6 @@ class Gathered:
     nodes: tuple[NodeState, ...]  # for Auto rollouts: spare GPUs on matching nodes
     gpu_pods: tuple[PodState, ...]  # every pod known to hold GPUs (same purpose)
 
-    @property
-    def converged_before(self) -> bool:
-        return bool((self.body.get("status") or {}).get("observedGeneration"))
-
 
 def expected_children(md: ModelDeployment) -> dict[str, str]:
     """Kind -> name of the children the decision may look at for ``md``."""

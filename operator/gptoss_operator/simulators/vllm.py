@@ -4,7 +4,7 @@ Why not llm-d-inference-sim: ``go install github.com/llm-d/llm-d-inference-sim/c
 is refused by the Go module proxy reachable here ("403 This module version is not available"),
 so this simulator copies its knobs instead (docs/router.md, "Simulator").
 
-Run: ``python -m tests.support.vllm_sim --port 0 --name local`` prints ``READY <port>`` once
+Run: ``python -m gptoss_operator.simulators.vllm --port 0 --name local`` prints ``READY <port>`` once
 listening. Behaviour is changed at runtime with ``POST /admin/config`` (a JSON object merged into
 ``Behaviour``; ``{"reset": true}`` first restores defaults) and observed with ``GET /admin/stats``.
 
@@ -55,6 +55,9 @@ class Behaviour:
     require_key: str | None = None
     reject_params: list[str] = field(default_factory=list)
     reject_reasoning_content_input: bool = False
+    # vLLM's --max-model-len: prompt + max_tokens above it is refused with 400 (the prompt's
+    # length is the simulator's token count, one token per whitespace-separated word).
+    max_model_len: int | None = None
 
 
 @dataclass
@@ -155,22 +158,23 @@ class Simulator:
         )
         kv_name = "vllm:gpu_cache_usage_perc" if self.b.deprecated_metrics else "vllm:kv_cache_usage_perc"
         n = max(1, self.b.engines)
+        label = (self.b.served_models or ["sim"])[0]
         lines = [
             "# HELP vllm:num_requests_running Number of requests in model execution batches.",
             "# TYPE vllm:num_requests_running gauge",
         ]
         for e in range(n):
-            lines.append(f'vllm:num_requests_running{{engine="{e}",model_name="sim"}} {running / n}')
+            lines.append(f'vllm:num_requests_running{{engine="{e}",model_name="{label}"}} {running / n}')
         lines += [
             "# HELP vllm:num_requests_waiting Number of requests waiting.",
             "# TYPE vllm:num_requests_waiting gauge",
         ]
         for e in range(n):
-            lines.append(f'vllm:num_requests_waiting{{engine="{e}",model_name="sim"}} {waiting / n}')
+            lines.append(f'vllm:num_requests_waiting{{engine="{e}",model_name="{label}"}} {waiting / n}')
         lines += [f"# TYPE {kv_name} gauge"]
         for e in range(n):
-            lines.append(f'{kv_name}{{engine="{e}",model_name="sim"}} {kv}')
-        lines.append('vllm:prompt_tokens_total{engine="0",model_name="sim"} 0.0')
+            lines.append(f'{kv_name}{{engine="{e}",model_name="{label}"}} {kv}')
+        lines.append(f'vllm:prompt_tokens_total{{engine="0",model_name="{label}"}} 0.0')
         return "\n".join(lines) + "\n"
 
     # --- API ------------------------------------------------------------------------------
@@ -203,6 +207,10 @@ class Simulator:
             return
         if b.served_models is not None and body.get("model") not in b.served_models:
             await _reply(send, 404, _error(f"The model `{body.get('model')}` does not exist.", 404))
+            return
+        too_long = self._context_error(body)
+        if too_long is not None:
+            await _reply(send, 400, _error(too_long, 400))
             return
         if (b.fail_status is not None or b.drop or b.hang) and (
             b.fail_count < 0 or self._failed < b.fail_count
@@ -293,6 +301,27 @@ class Simulator:
     def _prompt_tokens(self, body: dict[str, Any]) -> int:
         text = json.dumps([body.get("messages"), body.get("prompt"), body.get("input")])
         return max(1, len(text.split()))
+
+    def _context_error(self, body: dict[str, Any]) -> str | None:
+        """vLLM's refusal of a request longer than --max-model-len (the wording of vLLM's
+        OpenAIServing._validate_input), or None."""
+        limit = self.b.max_model_len
+        if limit is None:
+            return None
+        prompt = self._prompt_tokens(body)
+        if prompt > limit:
+            return (
+                f"This model's maximum context length is {limit} tokens. However, your request has "
+                f"{prompt} input tokens. Please reduce the length of the input messages."
+            )
+        wanted = body.get("max_completion_tokens") or body.get("max_tokens") or body.get("max_output_tokens")
+        if isinstance(wanted, int) and prompt + wanted > limit:
+            return (
+                f"This model's maximum context length is {limit} tokens. However, you requested "
+                f"{prompt + wanted} tokens ({prompt} in the messages, {wanted} in the completion). "
+                "Please reduce the length of the messages or completion."
+            )
+        return None
 
     def _usage(self, body: dict[str, Any]) -> dict[str, int]:
         p, c = self._prompt_tokens(body), self.b.output_tokens + self.b.reasoning_tokens
@@ -522,25 +551,42 @@ async def _reply(
 
 
 def main(argv: list[str] | None = None) -> int:
-    import logging
-
-    import uvicorn
-
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--name", default="sim")
     p.add_argument("--config", default=None, help="initial behaviour as a JSON object")
+    # vLLM's own flags, so a pod's `vllm serve` arguments map one to one (kind/podrunner.py).
+    p.add_argument("--served-model-name", nargs="+", default=None, help="model names served (vLLM's flag)")
+    p.add_argument(
+        "--max-model-len", type=int, default=None, help="longest prompt + completion (vLLM's flag)"
+    )
     p.add_argument("--ssl-certfile", default=None, help="serve HTTPS with this certificate (PEM)")
     p.add_argument("--ssl-keyfile", default=None, help="private key of --ssl-certfile (PEM)")
     args = p.parse_args(argv)
     sim = Simulator(args.name)
     if args.config:
         sim._configure(json.loads(args.config))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if args.served_model_name:
+        sim._configure({"served_models": args.served_model_name})
+    if args.max_model_len is not None:
+        sim._configure({"max_model_len": args.max_model_len})
+    serve(sim, args.host, args.port, args.ssl_certfile, args.ssl_keyfile)
+    return 0
+
+
+def serve(
+    sim: Simulator, host: str, port: int, ssl_certfile: str | None = None, ssl_keyfile: str | None = None
+) -> None:
+    """Listen on host:port (0: any free port), print ``READY <port>``, serve until stopped."""
+    import logging
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
-    port = sock.getsockname()[1]
+    sock.bind((host, port))
+    bound = sock.getsockname()[1]
     # Listen before announcing READY: connections made meanwhile wait in the backlog until uvicorn
     # starts accepting (otherwise a fast first request, e.g. while TLS is set up, is refused).
     sock.listen(2048)
@@ -553,13 +599,12 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
         log_level="critical",
         timeout_keep_alive=75,
-        ssl_certfile=args.ssl_certfile,
-        ssl_keyfile=args.ssl_keyfile,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
     )
     server = uvicorn.Server(config)
-    print(f"READY {port}", flush=True)
+    print(f"READY {bound}", flush=True)
     server.run(sockets=[sock])
-    return 0
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.cluster import REPO, LocalCluster, wait_for
+from devtools.cluster import REPO, LocalCluster, wait_for
 
 _SAMPLE = re.compile(
     r'^gptoss_operator_api_writes_total\{resource="([^"]+)",verb="([^"]+)"\} ([0-9.e+]+)$', re.M

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 CLUSTER_SCRIPT = REPO / "kind" / "cluster"
 T = TypeVar("T")
 
@@ -35,31 +35,49 @@ class LocalCluster:
     kubeconfig: Path
     bindir: Path
     owned: bool  # True when this session started it (and so stops it)
+    # A served cluster (`kind/cluster up --serve`): its network namespace. Its API server and
+    # pod IPs are reachable only from inside, so kubectl runs there too.
+    netns: Path | None = None
 
     @classmethod
     def start(
-        cls, name: str | None = None, nodes: list[Path] | None = None, reuse_env: bool = True
+        cls,
+        name: str | None = None,
+        nodes: list[Path] | None = None,
+        reuse_env: bool = True,
+        serve: bool = False,
     ) -> LocalCluster:
         """Start a cluster for this session, or reuse the one named in GPTOSS_TEST_CLUSTER.
 
         Reuse is for quick local iteration (`kind/cluster up --name dev`, then
         `GPTOSS_TEST_CLUSTER=dev pytest ...`); CI always starts its own. ``nodes`` replaces
         kind/nodes.yaml (a benchmark's node pools); such a cluster is never a reused one.
+        ``serve``: `kind/cluster up --serve` (GPTOSS_TEST_SERVED_CLUSTER names one to reuse).
         """
         bindir = Path(
             _run([str(CLUSTER_SCRIPT), "bindir"], "build the control plane").strip().splitlines()[-1]
         )
-        reuse = os.environ.get("GPTOSS_TEST_CLUSTER") if reuse_env and nodes is None else None
+        env_name = "GPTOSS_TEST_SERVED_CLUSTER" if serve else "GPTOSS_TEST_CLUSTER"
+        reuse = os.environ.get(env_name) if reuse_env and nodes is None else None
         if reuse:
             kubeconfig = _run([str(CLUSTER_SCRIPT), "kubeconfig", "--name", reuse], "find the cluster")
-            return cls(reuse, Path(kubeconfig.strip()), bindir, owned=False)
-        name = name or f"pytest-{os.getpid()}-{uuid.uuid4().hex[:4]}"
+            return cls(reuse, Path(kubeconfig.strip()), bindir, owned=False, netns=_netns(reuse, serve))
+        # Served clusters get a short name: it becomes part of the network namespace's name.
+        name = name or (
+            f"pytest-{os.getpid()}-{uuid.uuid4().hex[:4]}" if not serve else f"sv-{uuid.uuid4().hex[:6]}"
+        )
         node_args = [arg for f in nodes or [] for arg in ("--nodes", str(f))]
-        out = _run([str(CLUSTER_SCRIPT), "up", "--name", name, *node_args], "start the local control plane")
+        serve_args = ["--serve"] if serve else []
+        out = _run(
+            [str(CLUSTER_SCRIPT), "up", "--name", name, *node_args, *serve_args],
+            "start the local control plane",
+        )
         last = out.strip().splitlines()[-1]
         if not last.startswith("KUBECONFIG="):
             raise ClusterStartError(f"kind/cluster up did not print KUBECONFIG=...; it printed {last!r}")
-        return cls(name, Path(last.removeprefix("KUBECONFIG=")), bindir, owned=True)
+        return cls(
+            name, Path(last.removeprefix("KUBECONFIG=")), bindir, owned=True, netns=_netns(name, serve)
+        )
 
     def stop(self) -> None:
         if self.owned:
@@ -101,11 +119,15 @@ class LocalCluster:
         path.chmod(0o600)
         return path
 
+    def command(self, *argv: str) -> list[str]:
+        """``argv`` as run against this cluster: inside its network namespace when it has one."""
+        return ["nsenter", f"--net={self.netns}", "--", *argv] if self.netns else list(argv)
+
     def kubectl(
         self, *args: str, stdin: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [str(self.bindir / "kubectl"), *args],
+            self.command(str(self.bindir / "kubectl"), *args),
             input=stdin,
             capture_output=True,
             text=True,
@@ -141,6 +163,12 @@ class LocalCluster:
             what=f"the default ServiceAccount in {name}",
         )
         return name
+
+
+def _netns(name: str, serve: bool) -> Path | None:
+    if not serve:
+        return None
+    return Path(_run([str(CLUSTER_SCRIPT), "netns", "--name", name], "find the network namespace").strip())
 
 
 def _run(argv: list[str], what: str) -> str:

@@ -1,0 +1,6 @@
+"""Development tools shared by tests/ and bench/: never installed, never imported by the operator.
+
+``cluster``: the real local control plane started by kind/cluster (one per session, a namespace
+per test, polling helpers). ``operator_process``: the operator run as ``gptoss-operator run``
+against such a cluster, with its metrics read back.
+"""
