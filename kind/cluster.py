@@ -649,6 +649,8 @@ def start_component(name: str, component: str, timeout: float) -> None:
     if argv is None:
         raise ClusterError(f"cluster {name!r} has no recorded command line for {component}")
     port = state["ports"][component]
+    if state.get("netns"):
+        enter_netns(Path(state["netns"]))  # a served cluster: its components live in there
     proc = c.start(state, component, argv)
     url, ctx = {
         "etcd": (f"http://127.0.0.1:{port}/health", None),

@@ -258,6 +258,7 @@ class Controller:
         meantime (pods that turned unready, children deleted) must show in status at once, not
         when each object's next event happens to come. Converged objects write nothing."""
         self.resyncs += 1
+        self.metrics.resyncs.inc()
         started = time.monotonic()
         for key in list(self.store.model_deployments):
             self.queue.add(key)
