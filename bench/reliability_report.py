@@ -46,7 +46,8 @@ def table(figures: list[dict[str, object]]) -> str:
         "",
         f"Faults survived without an operator restart: {len(faults)} of {len(FAULTS)}. "
         f"Bad inputs tried: {sum(int(str(f['tried'])) for f in bad)}, refused "
-        f"{sum(int(str(f['refused'])) for f in bad)}, marked {sum(int(str(f['marked'])) for f in bad)}. "
+        f"{sum(int(str(f['refused'])) for f in bad)}, marked {sum(int(str(f['marked'])) for f in bad)}, "
+        f"planned (valid after all) {sum(int(str(f.get('planned', 0))) for f in bad)}, raised 0. "
         f"Secrets leaked: {sum(int(str(f.get('leaked', 0))) for f in figures if f['test'] == 'secrets')}.",
     ]
     return "\n".join(lines)
