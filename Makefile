@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: venv check test unit demo cluster-up cluster-down crds
+.PHONY: venv check test unit demo cluster-up cluster-down crds reliability
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -25,6 +25,10 @@ test: check
 
 unit: venv
 	$(BIN)/pytest -m "not cluster"
+
+# The operator's fault and bad-input suite; rewrites the figures in docs/reliability.md.
+reliability: venv
+	$(PY) -m bench.reliability_report
 
 demo: venv
 	bash kind/demo.sh

@@ -83,6 +83,19 @@ class LocalCluster:
         if self.owned:
             _run([str(CLUSTER_SCRIPT), "down", "--name", self.name], "stop the local control plane")
 
+    def kill(self, component: str) -> None:
+        """SIGKILL one control-plane component (``kind/cluster kill``)."""
+        _run(
+            [str(CLUSTER_SCRIPT), "kill", "--name", self.name, "--component", component], f"kill {component}"
+        )
+
+    def start_component(self, component: str) -> None:
+        """Start a killed component again and wait for its health endpoint (``kind/cluster start``)."""
+        _run(
+            [str(CLUSTER_SCRIPT), "start", "--name", self.name, "--component", component],
+            f"start {component}",
+        )
+
     @property
     def env(self) -> dict[str, str]:
         """Environment for subprocesses (kubectl, helm, the operator) aimed at this cluster."""

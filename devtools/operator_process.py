@@ -35,7 +35,8 @@ class OperatorProcess:
     metrics_port: int = field(default_factory=free_port)
     extra_args: tuple[str, ...] = ()
     kubeconfig: Path | None = None  # instead of the cluster's own (e.g. an inline-data copy)
-    env: dict[str, str] = field(default_factory=dict)  # extra environment (e.g. POD_NAME)
+    env: dict[str, str] = field(default_factory=dict)  # extra environment, e.g. GPTOSS_RELIST_SECONDS
+    liveness_port: int = 0  # 0: no /healthz endpoint
 
     def install_crds(self) -> None:
         self.cluster.kubectl(
@@ -53,7 +54,7 @@ class OperatorProcess:
             "gptoss_operator",
             "run",
             f"--metrics-port={self.metrics_port}",
-            "--liveness-port=0",
+            f"--liveness-port={self.liveness_port}",
             *self.extra_args,
         ]
         # GPTOSS_OPERATOR_WRAPPER: a profiler command line to run the operator under, e.g.

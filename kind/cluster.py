@@ -295,6 +295,8 @@ class Cluster:
         )  # fmt: skip
         logfile.close()
         state["pids"][component] = proc.pid
+        # Kept so `kind/cluster start --component` can bring a killed component back as it was.
+        state.setdefault("argv", {})[component] = argv
         self.save_state(state)
         return proc
 
@@ -633,6 +635,49 @@ def down(name: str) -> None:
     log(f"cluster {name!r} stopped" if state["pids"] else f"cluster {name!r} was not running")
 
 
+# ---------------------------------------------------------------------------- fault injection
+
+
+def kill_component(name: str, component: str) -> None:
+    """SIGKILL one component (its process group), as a crash or an OOM kill would end it."""
+    c = Cluster(name)
+    pid = c.load_state()["pids"].get(component)
+    if pid is None or not pid_alive(pid):
+        raise ClusterError(f"{component} of cluster {name!r} is not running")
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while pid_alive(pid):
+        if time.monotonic() > deadline:
+            raise ClusterError(f"{component} (pid {pid}) survived SIGKILL")
+        time.sleep(0.05)
+    log(f"killed {component} of cluster {name!r}")
+
+
+def start_component(name: str, component: str, timeout: float) -> None:
+    """Start a stopped component again with the command line it was first started with, and
+    wait until it answers its health endpoint."""
+    c = Cluster(name)
+    state = c.load_state()
+    pid = state["pids"].get(component)
+    if pid is not None and pid_alive(pid):
+        raise ClusterError(f"{component} of cluster {name!r} is already running (pid {pid})")
+    argv = state.get("argv", {}).get(component)
+    if argv is None:
+        raise ClusterError(f"cluster {name!r} has no recorded command line for {component}")
+    port = state["ports"][component]
+    if state.get("netns"):
+        enter_netns(Path(state["netns"]))  # a served cluster: its components live in there
+    proc = c.start(state, component, argv)
+    url, ctx = {
+        "etcd": (f"http://127.0.0.1:{port}/health", None),
+        "kube-apiserver": (f"https://127.0.0.1:{port}/readyz", tls_context(c)),
+        "kwok": (f"http://127.0.0.1:{port}/healthz", None),
+    }.get(component, (f"https://127.0.0.1:{port}/healthz", tls_context_insecure()))
+    wait_http(url, proc, f"{component} health", c, component, ctx=ctx, timeout=timeout)
+    log(f"started {component} of cluster {name!r}")
+
+
 def rss_mib(pid: int) -> float:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -678,6 +723,12 @@ def main(argv: list[str] | None = None) -> int:
     p_stats.add_argument("--name", default="gptoss")
     p_kc = sub.add_parser("kubeconfig", help="print a running cluster's kubeconfig path")
     p_kc.add_argument("--name", default="gptoss")
+    for verb, text in (("kill", "SIGKILL one component (fault injection)"),
+                       ("start", "start a killed component again and wait for its health endpoint")):  # fmt: skip
+        p_fault = sub.add_parser(verb, help=text)
+        p_fault.add_argument("--name", default="gptoss")
+        p_fault.add_argument("--component", choices=COMPONENTS, required=True)
+        p_fault.add_argument("--timeout", type=float, default=120.0)
     p_ns = sub.add_parser("netns", help="print a served cluster's network namespace file")
     p_ns.add_argument("--name", default="gptoss")
     p_exec = sub.add_parser(
@@ -724,6 +775,10 @@ def main(argv: list[str] | None = None) -> int:
                 total += rss
                 print(f"{component:<24} {rss:>7.1f} MiB")
             print(f"{'total':<24} {total:>7.1f} MiB")
+        elif args.cmd == "kill":
+            kill_component(args.name, args.component)
+        elif args.cmd == "start":
+            start_component(args.name, args.component, args.timeout)
         elif args.cmd == "kubeconfig":
             c = Cluster(args.name)
             if not c.running_pids():

@@ -33,6 +33,11 @@ class OperatorMetrics:
             ["kind"],
             registry=self.registry,
         )
+        self.resyncs = Counter(
+            "gptoss_operator_resyncs",
+            "Times every object was reconciled because the API server answered again after failures",
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "gptoss_operator_queue_depth", "ModelDeployments waiting to be reconciled", registry=self.registry
         )

@@ -46,6 +46,11 @@ class DeploymentState(ChildState):
     max_surge: str | None = None
     max_unavailable: str | None = None
     progress_deadline_exceeded: bool = False
+    # The ReplicaSet could not create pods (the Deployment's ReplicaFailure condition, e.g.
+    # FailedCreate: a PriorityClass that does not exist, a quota, an admission webhook, an
+    # invalid image name): (reason, message). Without it the object just looks slow to start
+    # until the progress deadline, ten minutes later.
+    replica_failure: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -214,6 +219,10 @@ def summarize_deployment(body: JSON) -> DeploymentState:
     rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
     conditions = {c.get("type"): c for c in status.get("conditions", []) or []}
     progressing = conditions.get("Progressing", {})
+    # The deployment controller copies a ReplicaSet's ReplicaFailure condition to the
+    # Deployment and drops it once pods are created again (pkg/controller/deployment/sync.go,
+    # syncRolloutStatus -> getReplicaFailures).
+    failure = conditions.get("ReplicaFailure", {})
     return DeploymentState(
         kind="Deployment",
         name=meta["name"],
@@ -228,6 +237,11 @@ def summarize_deployment(body: JSON) -> DeploymentState:
         max_surge=None if rolling.get("maxSurge") is None else str(rolling["maxSurge"]),
         max_unavailable=None if rolling.get("maxUnavailable") is None else str(rolling["maxUnavailable"]),
         progress_deadline_exceeded=progressing.get("reason") == "ProgressDeadlineExceeded",
+        replica_failure=(
+            (str(failure.get("reason") or "ReplicaFailure"), str(failure.get("message") or ""))
+            if failure.get("status") == "True"
+            else None
+        ),
     )
 
 

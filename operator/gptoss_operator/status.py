@@ -8,7 +8,7 @@ Conditions are metav1-style; ``phase`` is derived from them, never stored indepe
 | WeightsReady | DownloadAtStart (no cache), Downloaded | Downloading, DownloadFailed, DownloadUnschedulable, NoStorageClass, <pod waiting reason>, NotPlanned |
 | Progressing | Creating, RollingOut | Complete, InsufficientGPU, ProgressDeadlineExceeded, WaitingForWeights, ... |
 | Ready | Serving (also from the last good plan while a new spec is refused) | ScaledToZero, Starting, NotPlanned |
-| Degraded | InvalidSpec, <refusal>, ApplyFailed, DownloadFailed, InsufficientGPU, Unschedulable, CrashLoopBackOff, ... | AsExpected |
+| Degraded | InvalidSpec, <refusal>, ApplyFailed, DownloadFailed, FailedCreate, InsufficientGPU, Unschedulable, CrashLoopBackOff, ... | AsExpected |
 """
 
 from __future__ import annotations
@@ -179,6 +179,9 @@ def _degraded(o: Observation) -> JSON:
         return _cond(CONDITION_DEGRADED, True, "ApplyFailed", o.apply_error)
     if o.weights == "Failed" or _download_stuck(o):
         return _weights(o) | {"type": CONDITION_DEGRADED, "status": "True"}
+    if o.deployment and o.deployment.replica_failure:
+        reason, message = o.deployment.replica_failure
+        return _cond(CONDITION_DEGRADED, True, reason, f"the vLLM pods cannot be created: {message}")
     gpu, other = _unschedulable(o)
     if gpu:
         return _cond(

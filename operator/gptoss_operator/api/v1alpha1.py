@@ -49,6 +49,23 @@ CONDITION_PROGRESSING: Final = "Progressing"
 CONDITION_READY: Final = "Ready"
 CONDITION_DEGRADED: Final = "Degraded"
 
+# Size bounds on what a user may write into a spec. etcd refuses a request over 1.5 MiB
+# (--max-request-bytes), so an object near that size can be created but not have its status
+# patched (the patch carries the object back), and the operator would retry it forever. The
+# bounds keep a spec far below it: 64 env values of 4 KiB and 64 arguments of 1 KiB are 320 KiB
+# at most; names follow Kubernetes' own limits (DNS subdomain 253, label value 63, qualified
+# label key 317). docs/api.md lists them.
+MAX_NAME: Final = 253
+MAX_LABEL_KEY: Final = 317
+MAX_LABEL_VALUE: Final = 63
+MAX_IMAGE: Final = 512
+MAX_ENV_VALUE: Final = 4096
+MAX_ITEMS: Final = 64
+MAX_ARG: Final = 1024
+# An image reference has no whitespace; the API server refuses a pod whose image has leading
+# or trailing spaces, which would only show up as the ReplicaSet's FailedCreate.
+IMAGE_PATTERN: Final = r"^\S+$"
+
 # Planner refusal reasons, used as the Planned=False condition's reason.
 RefusalReason = Literal["UnsupportedGPU", "InsufficientGPUMemory", "ContextTooLong", "UnsupportedVLLMVersion"]
 
@@ -148,8 +165,8 @@ class ServingSpec(_Model):
 class SecretKeyRef(_Model):
     """A key in a Secret in the ModelDeployment's namespace."""
 
-    name: str = Field(min_length=1, description="Name of the Secret.")
-    key: str = Field(min_length=1, description="Key within the Secret.")
+    name: str = Field(min_length=1, max_length=MAX_NAME, description="Name of the Secret.")
+    key: str = Field(min_length=1, max_length=MAX_NAME, description="Key within the Secret.")
 
 
 class HuggingFaceSource(_Model):
@@ -157,9 +174,12 @@ class HuggingFaceSource(_Model):
 
     repo: str | None = Field(
         default=None,
+        max_length=MAX_NAME,
         description="Repository id. Default: openai/<model>, e.g. openai/gpt-oss-120b.",
     )
-    revision: str = Field(default="main", min_length=1, description="Branch, tag or commit to load.")
+    revision: str = Field(
+        default="main", min_length=1, max_length=MAX_NAME, description="Branch, tag or commit to load."
+    )
     token_secret_ref: SecretKeyRef | None = Field(
         default=None, description="Secret key holding a Hugging Face token (for gated or private repos)."
     )
@@ -174,7 +194,9 @@ class CacheSpec(_Model):
         description="PVC size as a quantity, e.g. 80Gi. Default: the model's root safetensors plus headroom.",
     )
     storage_class_name: str | None = Field(
-        default=None, description="StorageClass of the PVC. Default: the cluster's default class."
+        default=None,
+        max_length=MAX_NAME,
+        description="StorageClass of the PVC. Default: the cluster's default class.",
     )
     access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] = Field(
         default="ReadWriteOnce",
@@ -215,12 +237,16 @@ class Toleration(_Model):
     """A Kubernetes toleration (core/v1 Toleration)."""
 
     key: str | None = Field(
-        default=None, description="Taint key to match; empty with operator Exists matches all keys."
+        default=None,
+        max_length=MAX_LABEL_KEY,
+        description="Taint key to match; empty with operator Exists matches all keys.",
     )
     operator: Literal["Exists", "Equal"] | None = Field(
         default=None, description="Exists or Equal (default Equal)."
     )
-    value: str | None = Field(default=None, description="Taint value to match with operator Equal.")
+    value: str | None = Field(
+        default=None, max_length=MAX_LABEL_VALUE, description="Taint value to match with operator Equal."
+    )
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
         default=None, description="Taint effect to match; empty matches all effects."
     )
@@ -232,18 +258,22 @@ class Toleration(_Model):
 class SchedulingSpec(_Model):
     """Extra placement rules, on top of the GPU type's node affinity and GPU taint tolerations the operator adds."""
 
-    node_selector: dict[str, str] = Field(
-        default_factory=dict, description="Extra node labels the pods require."
+    node_selector: dict[
+        Annotated[str, Field(max_length=MAX_LABEL_KEY)], Annotated[str, Field(max_length=MAX_LABEL_VALUE)]
+    ] = Field(default_factory=dict, max_length=MAX_ITEMS, description="Extra node labels the pods require.")
+    tolerations: list[Toleration] = Field(
+        default_factory=list, max_length=MAX_ITEMS, description="Extra tolerations for the pods."
     )
-    tolerations: list[Toleration] = Field(default_factory=list, description="Extra tolerations for the pods.")
-    priority_class_name: str | None = Field(default=None, description="PriorityClass of the pods.")
+    priority_class_name: str | None = Field(
+        default=None, max_length=MAX_NAME, description="PriorityClass of the pods."
+    )
 
 
 class EnvVar(_Model):
     """An environment variable with a literal value."""
 
-    name: str = Field(min_length=1, description="Variable name.")
-    value: str = Field(default="", description="Variable value.")
+    name: str = Field(min_length=1, max_length=MAX_NAME, description="Variable name.")
+    value: str = Field(default="", max_length=MAX_ENV_VALUE, description="Variable value (at most 4 KiB).")
 
 
 class VLLMSpec(_Model):
@@ -258,9 +288,9 @@ class VLLMSpec(_Model):
             "flags and env that version accepts and refuses versions outside the supported range."
         ),
     )
-    extra_args: list[Annotated[str, Field(max_length=1024)]] = Field(
+    extra_args: list[Annotated[str, Field(max_length=MAX_ARG)]] = Field(
         default_factory=list,
-        max_length=64,
+        max_length=MAX_ITEMS,
         description=(
             "Extra vLLM command-line arguments, appended after the operator's. Flags the operator manages "
             "(--model, --tensor-parallel-size, --max-model-len, --gpu-memory-utilization, --port, ...) are refused."
@@ -273,7 +303,7 @@ class VLLMSpec(_Model):
     )
     env: list[EnvVar] = Field(
         default_factory=list,
-        max_length=64,
+        max_length=MAX_ITEMS,
         description="Extra environment variables for the vLLM container; they override the plan's env of the same name.",
     )
 
@@ -304,7 +334,9 @@ class ModelDeploymentSpec(_Model):
     source: SourceSpec = Field(default_factory=SourceSpec, description="Where the weights come from.")
     image: str | None = Field(
         default=None,
-        description="vLLM container image. Default: the operator's pinned image for the GPU vendor.",
+        max_length=MAX_IMAGE,
+        pattern=IMAGE_PATTERN,
+        description="vLLM container image, without whitespace. Default: the operator's pinned image for the GPU vendor.",
     )
     rollout: RolloutSpec = Field(default_factory=RolloutSpec, description="How pods are replaced on change.")
     scheduling: SchedulingSpec = Field(default_factory=SchedulingSpec, description="Extra placement rules.")

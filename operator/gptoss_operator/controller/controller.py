@@ -12,8 +12,10 @@ ModelDeployment never waits on this process.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-from collections.abc import Awaitable, Iterable
+import time
+from collections.abc import Awaitable, Iterable, Iterator
 from typing import Any
 
 import kopf
@@ -43,6 +45,23 @@ OWNER_KINDS = (kinds.MODEL_DEPLOYMENT.kind, kinds.ROUTE_POLICY.kind)
 # RoutePolicies are few and their reconciles cheap; a handful of workers keeps one slow policy
 # from holding the others.
 ROUTE_POLICY_WORKERS = 4
+# While the API server is unreachable, the relist is retried this often (not every relist
+# period): its first success is what triggers the resync of every object after an outage.
+RELIST_RETRY_SECONDS = 2.0
+# Longest pause between two attempts to re-open a watch. kopf's default backoffs (1, 1, 2, 3,
+# 5, 8, 13, 21 s, then start over) leave a watch shut for up to 21 s after the API server is
+# back, and everything that changed meanwhile (pods turned unready, a Deployment scaled) shows
+# in status only then.
+WATCH_RETRY_MAX_SECONDS = 2.0
+
+
+class WatchRetryBackoffs:
+    """Endless watch-request retry delays for kopf's ``networking.error_backoffs``: 0.5 s, 1 s,
+    then every ``WATCH_RETRY_MAX_SECONDS``. kopf iterates it afresh for every request, and an
+    iterable without a length is never exhausted (kopf/_cogs/clients/api.py, ``request``)."""
+
+    def __iter__(self) -> Iterator[float]:
+        return itertools.chain((0.5, 1.0), itertools.repeat(WATCH_RETRY_MAX_SECONDS))
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -99,9 +118,17 @@ class Controller:
         self.api: KubeAPI | None = None
         self._workers: list[asyncio.Task[None]] = []
         self.limiter = WriteLimiter()
-        # Set once a relist found one of our CRDs gone: kopf's watch of that kind does not come
-        # back when the CRD is re-created, so liveness fails and the kubelet restarts us.
+        # Set while a relist finds one of our CRDs gone: liveness fails (the kubelet restarts
+        # the operator) until the CRD is back *and* kopf's watch of the kind has delivered
+        # every object the relist finds. kopf watches CRDs and re-opens a kind's watch when
+        # its CRD is created again, but only if API discovery already lists the kind when the
+        # CRD's events arrive; often it does not ("Unresolved resources cannot be served") and
+        # the watch never comes back. Meanwhile the relist runs every RELIST_RETRY_SECONDS and
+        # stands in for the watch, so objects of that kind are still reconciled.
         self.crd_lost: str | None = None
+        self._seen_since_lost: set[Key] = set()
+        self.relist_ok = True  # False while relists fail (the API server is unreachable)
+        self.resyncs = 0  # full resyncs after an outage, for tests and the log
         self.registry = kopf.OperatorRegistry()
         self._register()
         metrics.watch_objects(
@@ -168,18 +195,25 @@ class Controller:
         for kind, bodies, queue in views:
             before = set(bodies)
             found: list[dict[str, Any]] = []
+            lost = False
             for namespace in self.settings.namespaces or (None,):
                 items = await api.list(kind, namespace)
                 if items is None:
                     if self.crd_lost is None:
                         log.error(
-                            "the %s CRD is gone; failing liveness so that the operator restarts", kind.plural
+                            "the %s CRD is gone; failing liveness until it is back and watched",
+                            kind.plural,
                         )
+                        self._seen_since_lost.clear()
                     self.crd_lost = kind.plural
                     found = [bodies[k] for k in before]
+                    lost = True
                     break
                 found += items
             listed = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in found}
+            if not lost and self.crd_lost == kind.plural and listed and set(listed) <= self._seen_since_lost:
+                log.warning("the %s CRD is back and watched again; liveness passes", kind.plural)
+                self.crd_lost = None
             for key in before - set(listed):
                 log.warning(
                     "%s %s/%s is gone but its deletion was never seen; forgetting it", kind.kind, *key
@@ -190,8 +224,15 @@ class Controller:
                     self.store.route_policy_refs.pop(key, None)
                 else:
                     self._requeue_route_policies(key[0], model_deployment=key[1])
+            # Until kopf's watch of a re-created CRD is proven, the relist is the watch: changed
+            # objects are taken from it (no watch can race it with a newer version).
+            polling = self.crd_lost == kind.plural and not lost
             for key, body in listed.items():
-                if key not in bodies:
+                known = bodies.get(key)
+                if known is None or (
+                    polling
+                    and known["metadata"].get("resourceVersion") != body["metadata"].get("resourceVersion")
+                ):
                     bodies[key] = body
                     if kind == kinds.ROUTE_POLICY:
                         self.store.route_policy_refs[key] = route_policy_refs(body)
@@ -199,13 +240,39 @@ class Controller:
 
     async def _relist_forever(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.relist_seconds)
+            period = self.settings.relist_seconds
+            quick = not self.relist_ok or self.crd_lost is not None
+            await asyncio.sleep(min(period, RELIST_RETRY_SECONDS) if quick else period)
             try:
                 await self.relist()
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # the API server may be down; the watches say so too
-                log.warning("relist failed: %s: %s", type(e).__name__, e)
+                if self.relist_ok:
+                    log.warning("relist failed: %s: %s", type(e).__name__, e)
+                self.relist_ok = False
+            else:
+                if not self.relist_ok:
+                    self.resync_all()
+                self.relist_ok = True
+
+    def resync_all(self) -> None:
+        """Reconcile every object now: the API server was unreachable, and what changed in the
+        meantime (pods that turned unready, children deleted) must show in status at once, not
+        when each object's next event happens to come. Converged objects write nothing."""
+        self.resyncs += 1
+        self.metrics.resyncs.inc()
+        started = time.monotonic()
+        for key in list(self.store.model_deployments):
+            self.queue.add(key)
+        for key in list(self.store.route_policies):
+            self.route_policy_queue.add(key)
+        log.warning(
+            "the API server answers again; resyncing %d ModelDeployments and %d RoutePolicies (%.3fs)",
+            len(self.store.model_deployments),
+            len(self.store.route_policies),
+            time.monotonic() - started,
+        )
 
     def _requeue_route_policies(
         self, namespace: str, *, model_deployment: str = "", secret: str = ""
@@ -245,6 +312,8 @@ class Controller:
             settings.watching.client_timeout = 330
             settings.watching.connect_timeout = 10
             settings.networking.request_timeout = 60
+            # Retry a failed watch request forever, at most WATCH_RETRY_MAX_SECONDS apart.
+            settings.networking.error_backoffs = WatchRetryBackoffs()
             self._workers = [
                 asyncio.create_task(self.queue.run_workers(self.settings.workers, self._reconcile)),
                 asyncio.create_task(
@@ -256,7 +325,9 @@ class Controller:
         @kopf.on.probe(id="watches", registry=registry)
         async def watches(**_: Any) -> str:
             if self.crd_lost is not None:
-                raise kopf.PermanentError(f"the {self.crd_lost} CRD was deleted; restart to watch it again")
+                raise kopf.PermanentError(
+                    f"the {self.crd_lost} CRD is gone, or back but not watched yet; restart to watch it again"
+                )
             return "ok"
 
         @kopf.on.cleanup(registry=registry)
@@ -270,6 +341,8 @@ class Controller:
         async def model_deployment_event(event: kopf.RawEvent, **_: Any) -> None:
             obj: dict[str, Any] = dict(event["object"])
             key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+            if self.crd_lost == PLURAL:
+                self._seen_since_lost.add(key)
             if event["type"] == "DELETED":
                 self.store.model_deployments.pop(key, None)
                 self.queue.forget(key)
@@ -282,6 +355,8 @@ class Controller:
         async def route_policy_event(event: kopf.RawEvent, **_: Any) -> None:
             obj: dict[str, Any] = dict(event["object"])
             key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+            if self.crd_lost == kinds.ROUTE_POLICY.plural:
+                self._seen_since_lost.add(key)
             if event["type"] == "DELETED":
                 self.store.route_policies.pop(key, None)
                 self.store.route_policy_refs.pop(key, None)

@@ -168,6 +168,18 @@ class TestSummarizeDeployment:
     def test_progressing_is_not_exceeded(self):
         assert not summarize_deployment(deployment_body()).progress_deadline_exceeded
 
+    def test_replica_failure_is_kept(self):
+        # What the deployment controller copies from a ReplicaSet whose pods admission refuses.
+        message = 'pods "m-5d4f-" is forbidden: no PriorityClass with name missing was found'
+        cond = {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": message}
+        failure = summarize_deployment(deployment_body(conditions=[cond])).replica_failure
+        assert failure == ("FailedCreate", message)
+
+    def test_a_resolved_replica_failure_is_none(self):
+        cond = {"type": "ReplicaFailure", "status": "False", "reason": "FailedCreate", "message": "x"}
+        assert summarize_deployment(deployment_body(conditions=[cond])).replica_failure is None
+        assert summarize_deployment(deployment_body()).replica_failure is None
+
     def test_a_fresh_deployment_without_status(self):
         body = deployment_body()
         del body["status"]

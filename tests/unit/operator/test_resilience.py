@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+from collections.abc import Callable, Sized
 from typing import Any
 
 import pytest
 
-from gptoss_operator.controller.controller import Controller
+from gptoss_operator.controller.controller import Controller, WatchRetryBackoffs
 from gptoss_operator.controller.ratelimit import WriteLimiter, WriteRateLimited
 from gptoss_operator.controller.reconcile import reconcile
 from gptoss_operator.controller.store import Store
@@ -94,3 +97,85 @@ async def test_a_loop_that_keeps_undoing_the_operator_is_throttled() -> None:
             limited += 1
     assert limited == 45
     assert len([w for w in api.writes if w[0] == "apply"]) == 2 * 5  # Deployment + Service, 5 times
+
+
+async def test_a_recreated_crd_passes_liveness_once_its_watch_delivers_every_object() -> None:
+    api = FakeKubeAPI(missing_kinds={"ModelDeployment"})
+    c = controller_with(api)
+    await c.relist()
+    assert c.crd_lost == "modeldeployments"
+    api.missing_kinds.clear()
+    api.put(md("m"))
+    await c.relist()  # the CRD is back, but no watch event proves kopf watches it again
+    assert c.crd_lost == "modeldeployments"
+    await _deliver(c, "ADDED", md("m"))
+    await c.relist()
+    assert c.crd_lost is None
+
+
+async def test_a_recreated_crd_without_objects_keeps_failing_liveness() -> None:
+    # Nothing can prove the watch is back, so a restart (which re-opens every watch) is safer.
+    api = FakeKubeAPI(missing_kinds={"ModelDeployment"})
+    c = controller_with(api)
+    await c.relist()
+    api.missing_kinds.clear()
+    await c.relist()
+    assert c.crd_lost == "modeldeployments"
+
+
+def test_watch_requests_are_retried_forever_at_most_two_seconds_apart() -> None:
+    delays = list(itertools.islice(iter(WatchRetryBackoffs()), 1000))
+    assert len(delays) == 1000
+    assert max(delays) <= 2.0
+    assert not isinstance(WatchRetryBackoffs(), Sized)  # kopf would count it and give up
+
+
+async def test_the_first_relist_after_an_outage_resyncs_every_object() -> None:
+    api = FakeKubeAPI()
+    for name in ("a", "b", "c"):
+        api.put(md(name))
+    c = controller_with(api)
+    await c.relist()
+    while len(c.queue):
+        c.queue.done(await c.queue.get())
+    c.relist_ok = False  # relists failed while the API server was down
+    task = asyncio.create_task(c._relist_forever())
+    try:
+        await asyncio.wait_for(_until(lambda: c.resyncs == 1), timeout=5)
+    finally:
+        task.cancel()
+    assert len(c.queue) == 3
+    assert c.relist_ok
+
+
+async def _until(done: Callable[[], bool]) -> None:
+    while not done():
+        await asyncio.sleep(0.05)
+
+
+async def _deliver(c: Controller, type_: str, body: dict[str, Any]) -> None:
+    """Hand a watch event to the operator's ModelDeployment handler, as kopf would."""
+    handler = next(
+        h for h in c.registry._watching.get_all_handlers() if str(h.id).endswith("model_deployment_event")
+    )
+    fn: Any = handler.fn
+    await fn(event={"type": type_, "object": body})
+
+
+async def test_while_a_recreated_crd_is_not_watched_the_relist_stands_in_for_the_watch() -> None:
+    api = FakeKubeAPI(missing_kinds={"ModelDeployment"})
+    c = controller_with(api)
+    await c.relist()
+    api.missing_kinds.clear()
+    old = md("m") | {"metadata": md("m")["metadata"] | {"resourceVersion": "1"}}
+    api.put(old)
+    await c.relist()
+    c.queue.done(await c.queue.get())
+    new = old | {
+        "metadata": old["metadata"] | {"resourceVersion": "2"},
+        "spec": old["spec"] | {"replicas": 3},
+    }
+    api.put(new)
+    await c.relist()  # no watch event came: the relist takes the change
+    assert c.store.model_deployments[("llm", "m")]["spec"]["replicas"] == 3
+    assert len(c.queue) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -235,6 +236,17 @@ class TestDegraded:
     )
     def test_degraded_reason(self, overrides, reason):
         assert condition(observe(**overrides), "Degraded") == ("True", reason)
+
+    def test_pods_that_cannot_be_created_are_degraded_at_once(self):
+        # No pod exists, so nothing else would tell: without this the object stays Pending
+        # until the Deployment's progress deadline.
+        message = 'pods "m-5d4f-" is forbidden: no PriorityClass with name missing was found'
+        d = dataclasses.replace(rollout(ready=0, available=0), replica_failure=("FailedCreate", message))
+        o = observe(deployment=d, pods=())
+        c = conditions(o)["Degraded"]
+        assert (c["status"], c["reason"]) == ("True", "FailedCreate")
+        assert message in c["message"]
+        assert evaluate(o, [], NOW)["phase"] == "Degraded"
 
     def test_as_expected(self):
         c = conditions(observe())["Degraded"]

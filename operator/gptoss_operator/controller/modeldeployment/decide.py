@@ -50,7 +50,10 @@ from gptoss_operator.status import Event, Observation, Weights, evaluate, transi
 
 def decide(g: Gathered, settings: OperatorSettings, now: str) -> Desired:
     name = g.key[1]
-    spec: Mapping[str, Any] = g.body.get("spec") or {}
+    raw_spec = g.body.get("spec")
+    # Any JSON can reach here if the CRD's schema was bypassed (an older CRD, a hand-made
+    # one): a spec that is not an object is an invalid spec, never a crash.
+    spec: Mapping[str, Any] = raw_spec if isinstance(raw_spec, Mapping) else {}
     base = Observation(
         name=name,
         model=str(spec.get("model", "")),
