@@ -38,6 +38,10 @@ def _labels(cell: str) -> set[str]:
 def exposed() -> dict[str, set[str]]:
     metrics = OperatorMetrics()
     KubeAPI(Credentials(server="https://127.0.0.1:1"), field_manager="test", registry=metrics.registry)
+    # The controller registers the per-object gauges over its store; one object of each kind
+    # makes their families carry samples (and so their labels).
+    ready = {"status": {"phase": "Ready", "conditions": [{"type": "Ready", "status": "True"}]}}
+    metrics.watch_objects(lambda: {"ModelDeployment": [ready], "RoutePolicy": [ready]})
     out: dict[str, set[str]] = {}
     for family in metrics.registry.collect():
         name = family.name + ("_total" if family.type == "counter" else "")
