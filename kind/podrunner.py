@@ -653,9 +653,20 @@ class Runner:
         if not w.mounts:
             return argv
         steps = []
+        # A volume mounted over a directory holding this checkout (an emptyDir at /tmp while the
+        # checkout is /tmp/ci, say) would hide the venv the process runs from: park the checkout
+        # at a path of the pod's own and bind it back on top of the volume.
+        shadowed = any(REPO == Path(dst) or REPO.is_relative_to(dst) for _, dst, _ in w.mounts)
+        parked = w.pod_dir / "checkout"
+        repo = shlex.quote(str(REPO))
+        if shadowed:
+            parked.mkdir(exist_ok=True)
+            steps.append(f"mount --bind {repo} {shlex.quote(str(parked))}")
         for src, dst, is_file in w.mounts:
             self.ensure_mountpoint(Path(dst), is_file)
             steps.append(f"mount --bind {shlex.quote(str(src))} {shlex.quote(dst)}")
+        if shadowed:
+            steps.append(f"mkdir -p {repo} && mount --bind {shlex.quote(str(parked))} {repo}")
         script = " && ".join(steps) + ' && exec "$@"'
         return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", *argv]
 

@@ -113,3 +113,29 @@ def test_mount_points_anywhere_sees_this_namespaces_mounts(pr: ModuleType) -> No
     points = pr.mount_points_anywhere()
     assert "/" in points
     assert "/proc" in points
+
+
+def test_a_volume_over_the_checkouts_directory_does_not_hide_the_checkout(
+    pr: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An emptyDir at /tmp while the checkout is /tmp/<clone> (as a CI clone may be): the pod's
+    process must still find the venv it runs from. Runs the real unshare + mount (root)."""
+    import subprocess
+
+    parent = tmp_path / "tmp"
+    repo = parent / "clone"
+    repo.mkdir(parents=True)
+    (repo / "marker").write_text("checkout")
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    (volume / "from-volume").write_text("volume")
+    monkeypatch.setattr(pr, "REPO", repo)
+    runner = object.__new__(pr.Runner)
+    runner.created = []
+    worker = pr.Worker(key="u/c", pod=pod(), container={}, kind="project", pod_dir=tmp_path / "pod")
+    worker.pod_dir.mkdir()
+    worker.mounts = [(volume, str(parent), False)]
+    argv = runner.in_mount_namespace(worker, ["cat", str(repo / "marker"), str(parent / "from-volume")])
+    out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "checkoutvolume"
