@@ -35,6 +35,7 @@ class OperatorProcess:
     metrics_port: int = field(default_factory=free_port)
     extra_args: tuple[str, ...] = ()
     kubeconfig: Path | None = None  # instead of the cluster's own (e.g. an inline-data copy)
+    env: dict[str, str] = field(default_factory=dict)  # extra environment (e.g. POD_NAME)
 
     def install_crds(self) -> None:
         self.cluster.kubectl(
@@ -60,7 +61,9 @@ class OperatorProcess:
         wrapper = os.environ.get("GPTOSS_OPERATOR_WRAPPER", "").split()
         self.proc = subprocess.Popen(
             [*wrapper, *argv],
-            env=self.cluster.env | ({"KUBECONFIG": str(self.kubeconfig)} if self.kubeconfig else {}),
+            env=self.cluster.env
+            | ({"KUBECONFIG": str(self.kubeconfig)} if self.kubeconfig else {})
+            | self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -47,6 +47,8 @@ ROLE_BINDING: Final = Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "roleb
 # Watched (through kopf) for the names of their keys only; deliberately not in ALL, so the
 # operator's API client cannot address a Secret at all.
 SECRET: Final = Kind("v1", "Secret", "secrets")
+# Leader election (leader.py): one Lease in the operator's own namespace.
+LEASE: Final = Kind("coordination.k8s.io/v1", "Lease", "leases")
 MODEL_DEPLOYMENT: Final = Kind(API_VERSION, KIND, PLURAL)
 ROUTE_POLICY: Final = Kind(API_VERSION, routepolicy.KIND, routepolicy.PLURAL)
 
@@ -55,6 +57,6 @@ MODEL_DEPLOYMENT_CHILDREN: Final = (DEPLOYMENT, SERVICE, PDB, PVC, JOB)
 ROUTE_POLICY_CHILDREN: Final = (CONFIG_MAP, SERVICE_ACCOUNT, ROLE, ROLE_BINDING, DEPLOYMENT, SERVICE, PDB)
 CHILDREN: Final = tuple(dict.fromkeys((*MODEL_DEPLOYMENT_CHILDREN, *ROUTE_POLICY_CHILDREN)))
 
-ALL: Final = (*CHILDREN, EVENT, MODEL_DEPLOYMENT, ROUTE_POLICY)
+ALL: Final = (*CHILDREN, EVENT, LEASE, MODEL_DEPLOYMENT, ROUTE_POLICY)
 BY_KIND: Final = {k.kind: k for k in ALL}
 BY_API_VERSION_KIND: Final = {(k.api_version, k.kind): k for k in ALL}

@@ -4,9 +4,10 @@ A small async client over aiohttp (kopf's own HTTP stack, with C-accelerated par
 cost half the operator's CPU in a 300-object profile, see docs/operator.md): server-side
 apply under one field manager, status merge patches, deletes and Events. Every write is counted by verb and resource
 (``gptoss_operator_api_writes_total``) so "a quiet cluster means zero writes" is observable.
-Credentials come from kopf's login (``controller/controller.py``), passed in as plain data so
-this module needs neither kopf nor the official client (which alone costs ~60% of an
-operator's memory: kopf docs/critiques.rst).
+Credentials are plain data (``credentials.py``), so this module needs neither kopf nor the
+official client (docs/install.md has the memory figure). The bearer token is asked of a
+:class:`TokenSource` per request, so a rotated token file or an expiring exec-plugin token is
+picked up, and a 401 re-reads the credentials and retries once.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gptoss_operator import kinds
 # Shared with the router (which must not import this module); re-exported so that
 # `from gptoss_operator.kube import Credentials` keeps working.
 from gptoss_operator.credentials import Credentials as Credentials
+from gptoss_operator.credentials import TokenSource
 
 JSON = dict[str, Any]
 
@@ -84,8 +86,7 @@ class KubeAPI:
         registry: CollectorRegistry | None = None,
     ) -> None:
         headers = {"User-Agent": field_manager}
-        if credentials.token:
-            headers["Authorization"] = f"Bearer {credentials.token}"
+        self.tokens = TokenSource(credentials)
         self.field_manager = field_manager
         self._server = credentials.server.rstrip("/")
         self._headers = headers
@@ -134,16 +135,24 @@ class KubeAPI:
         if verb not in ("get", "list"):
             self.writes.labels(verb=verb, resource=resource).inc()
         data = None if body is None else json.dumps(body)
-        headers = {"Content-Type": content_type} if data is not None else None
-        try:
-            with self.latency.labels(verb=verb, resource=resource).time():
-                async with self._client().request(
-                    method, self._server + path, params=params, data=data, headers=headers
-                ) as resp:
-                    text = await resp.text()
-                    status = resp.status
-        except (aiohttp.ClientError, TimeoutError) as e:
-            raise KubeError(0, f"{method} {path}: {type(e).__name__}: {e}") from e
+        for attempt in (1, 2):
+            headers = {"Content-Type": content_type} if data is not None else {}
+            token = await self.tokens.token(refresh=attempt > 1)
+            if token.value:
+                headers["Authorization"] = f"Bearer {token.value}"
+            try:
+                with self.latency.labels(verb=verb, resource=resource).time():
+                    async with self._client().request(
+                        method, self._server + path, params=params, data=data, headers=headers
+                    ) as resp:
+                        text = await resp.text()
+                        status = resp.status
+            except (aiohttp.ClientError, TimeoutError) as e:
+                raise KubeError(0, f"{method} {path}: {type(e).__name__}: {e}") from e
+            # 401: the token expired or was revoked; a new one may be on disk (or from the exec
+            # plugin) already. Once: a second 401 is a real refusal.
+            if status != 401:
+                break
         if status >= 400:
             raise KubeError(status, _status_message(status, text))
         result: JSON = json.loads(text) if text else {}
@@ -192,6 +201,19 @@ class KubeAPI:
             body=manifest,
             content_type="application/apply-patch+yaml",
         )
+
+    async def create(self, manifest: JSON) -> JSON:
+        """POST a new object (409 Conflict when it exists)."""
+        meta = manifest["metadata"]
+        path = resource_path(manifest["apiVersion"], manifest["kind"], meta.get("namespace"))
+        return await self._request("POST", path, resource=manifest["kind"], verb="create", body=manifest)
+
+    async def replace(self, manifest: JSON) -> JSON:
+        """PUT the whole object; with ``metadata.resourceVersion`` set, 409 Conflict when the
+        object changed since it was read (optimistic concurrency)."""
+        meta = manifest["metadata"]
+        path = resource_path(manifest["apiVersion"], manifest["kind"], meta.get("namespace"), meta["name"])
+        return await self._request("PUT", path, resource=manifest["kind"], verb="update", body=manifest)
 
     async def patch_status(
         self, api_version: str, kind: str, namespace: str, name: str, status: JSON

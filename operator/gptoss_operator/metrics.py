@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+# kind -> the bodies of that kind the operator knows (its watch-fed store), read per scrape.
+ObjectsByKind = Callable[[], Mapping[str, Iterable[Mapping[str, Any]]]]
 
 
 @dataclass
@@ -28,3 +36,44 @@ class OperatorMetrics:
         self.queue_depth = Gauge(
             "gptoss_operator_queue_depth", "ModelDeployments waiting to be reconciled", registry=self.registry
         )
+
+    def watch_objects(self, objects: ObjectsByKind) -> None:
+        """Export gptoss_operator_objects / gptoss_operator_object_conditions from ``objects``."""
+        self.registry.register(ObjectStateCollector(objects))
+
+
+class ObjectStateCollector(Collector):
+    """Per scrape, how many objects are in each phase and hold each condition, from the
+    operator's own store: alerts on Degraded models need no kube-state-metrics."""
+
+    def __init__(self, objects: ObjectsByKind) -> None:
+        self.objects = objects
+
+    def collect(self) -> Iterator[Metric]:
+        phases = GaugeMetricFamily(
+            "gptoss_operator_objects",
+            "Objects the operator watches, by kind and status.phase",
+            labels=["kind", "phase"],
+        )
+        conditions = GaugeMetricFamily(
+            "gptoss_operator_object_conditions",
+            "Objects by kind, condition type and condition status",
+            labels=["kind", "type", "status"],
+        )
+        for kind, bodies in self.objects().items():
+            by_phase: Tally[str] = Tally()
+            by_condition: Tally[tuple[str, str]] = Tally()
+            for body in bodies:
+                status = body.get("status") or {}
+                by_phase[str(status.get("phase") or "Unknown")] += 1
+                for c in status.get("conditions") or []:
+                    by_condition[(str(c.get("type")), str(c.get("status")))] += 1
+            for phase, n in sorted(by_phase.items()):
+                phases.add_metric([kind, phase], n)
+            for (type_, value), n in sorted(by_condition.items()):
+                conditions.add_metric([kind, type_, value], n)
+        yield phases
+        yield conditions
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())  # values come from the store at scrape time; no fixed series

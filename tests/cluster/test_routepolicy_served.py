@@ -1,6 +1,7 @@
-"""A RoutePolicy end to end on a served cluster: the operator (as a pod) turns it into router
-pods, and the official openai client sends requests to a router pod's IP, which routes them to
-vLLM simulator pods of a ModelDeployment and to a hosted-provider simulator pod.
+"""A RoutePolicy end to end on a served cluster: the operator (the Helm chart's pod, namespaced,
+under exactly the chart's RBAC) turns it into router pods, and the official openai client sends
+requests to a router pod's IP, which routes them to vLLM simulator pods of a ModelDeployment and
+to a hosted-provider simulator pod.
 
 Everything runs inside the served cluster's network namespace (tests/support/netns.py); the
 pods that answer are simulators (kind/README.md, "Served clusters"). One stack per module; the
@@ -9,6 +10,7 @@ tests run in file order, each leaving the stack as the next expects it.
 
 from __future__ import annotations
 
+import subprocess
 import time
 import uuid
 from collections import Counter
@@ -119,51 +121,30 @@ class Stack:
         return in_netns(self.netns, run)
 
 
-def _operator_pod(namespace: str) -> list[dict[str, Any]]:
-    labels = {"app": "gptoss-operator"}
-    return [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "gptoss-operator"}},
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": f"gptoss-operator-{namespace}"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "cluster-admin",
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": "gptoss-operator", "namespace": namespace}],
-        },
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "gptoss-operator"},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "serviceAccountName": "gptoss-operator",
-                        "containers": [
-                            {
-                                "name": "operator",
-                                "image": "ghcr.io/gpt-oss-operator/gptoss-operator:dev",
-                                "command": [
-                                    "gptoss-operator",
-                                    "run",
-                                    f"--namespace={namespace}",
-                                    # 8080 is the routers' port on the same loopback (kind/README.md)
-                                    "--metrics-port=9090",
-                                    "--liveness-port=0",
-                                ],
-                            }
-                        ],
-                    },
-                },
-            },
-        },
-    ]
+def _helm(cluster: LocalCluster, *args: str) -> None:
+    proc = subprocess.run(
+        cluster.command(str(cluster.bindir / "helm"), *args),
+        capture_output=True,
+        text=True,
+        env=cluster.env,
+        check=False,
+        timeout=300,
+    )
+    assert proc.returncode == 0, f"helm {' '.join(args)} failed: {proc.stderr.strip()}"
+
+
+def _install_operator(cluster: LocalCluster, namespace: str) -> None:
+    """The chart's operator, namespaced to this test's namespace: it runs as a pod with its own
+    service-account token and exactly the chart's RBAC (the CRDs are already installed)."""
+    _helm(
+        cluster,
+        "install", "gptoss", str(REPO / "charts" / "gpt-oss-operator"), "-n", namespace,
+        "--set", f"watchNamespaces={{{namespace}}}",
+        "--set", "crds.enabled=false",
+        # every process of a served cluster shares one network namespace: not the routers' 8080
+        "--set", "metrics.port=9411", "--set", "livenessPort=9412",
+        "--wait", "--timeout=120s",
+    )  # fmt: skip
 
 
 def _provider(key_dir: str) -> dict[str, Any]:
@@ -217,7 +198,8 @@ def stack(served_cluster: LocalCluster) -> Iterator[Stack]:
     for crd in ("modeldeployments.gptoss.dev", "routepolicies.gptoss.dev"):
         cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd}")
     key = f"sk-test-{uuid.uuid4().hex}"
-    cluster.apply([_secret(key), _provider("/var/run/secrets/provider"), *_operator_pod(ns)], ns)
+    cluster.apply([_secret(key), _provider("/var/run/secrets/provider")], ns)
+    _install_operator(cluster, ns)
     cluster.apply(
         {
             "apiVersion": "gptoss.dev/v1alpha1",
@@ -247,7 +229,7 @@ def stack(served_cluster: LocalCluster) -> Iterator[Stack]:
     try:
         yield Stack(cluster, ns, provider, key)
     finally:
-        cluster.kubectl("delete", "clusterrolebinding", f"gptoss-operator-{ns}", check=False)
+        _helm(cluster, "uninstall", "gptoss", "-n", ns)
         cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 

@@ -18,13 +18,14 @@ from typing import Any
 
 import kopf
 
-from gptoss_operator import kinds
+from gptoss_operator import credentials, kinds
 from gptoss_operator import labels as keys
 from gptoss_operator.api.v1alpha1 import GROUP, PLURAL, VERSION
 from gptoss_operator.controller.ratelimit import WriteLimiter, WriteRateLimited
 from gptoss_operator.controller.reconcile import reconcile, reconcile_route_policy
 from gptoss_operator.controller.store import Key, Store
 from gptoss_operator.controller.workqueue import ExpectedFailure, WorkQueue
+from gptoss_operator.credentials import Token, TokenSource
 from gptoss_operator.kube import Credentials, KubeAPI, KubeError
 from gptoss_operator.metrics import OperatorMetrics
 from gptoss_operator.observed import (
@@ -65,23 +66,19 @@ class NoDiffBase(kopf.DiffBaseStorage):
         return None
 
 
-def _credentials(info: kopf.ConnectionInfo) -> Credentials:
-    def as_bytes(value: str | bytes | None) -> bytes | None:
-        return value.encode() if isinstance(value, str) else value
-
-    def as_path(value: object) -> str | None:
-        return None if value is None else str(value)
-
-    return Credentials(
-        server=info.server,
-        ca_path=as_path(info.ca_path),
-        ca_data=as_bytes(info.ca_data),
-        token=info.token,
-        certificate_path=as_path(info.certificate_path),
-        certificate_data=as_bytes(info.certificate_data),
-        private_key_path=as_path(info.private_key_path),
-        private_key_data=as_bytes(info.private_key_data),
-        insecure=bool(info.insecure),
+def connection_info(creds: Credentials, token: Token) -> kopf.ConnectionInfo:
+    """kopf's view of our credentials, with the token as it is now and when it expires."""
+    return kopf.ConnectionInfo(
+        server=creds.server,
+        ca_path=creds.ca_path,
+        ca_data=creds.ca_data,
+        token=token.value,
+        certificate_path=creds.certificate_path,
+        certificate_data=creds.certificate_data,
+        private_key_path=creds.private_key_path,
+        private_key_data=creds.private_key_data,
+        insecure=creds.insecure,
+        expiration=token.expires,
     )
 
 
@@ -107,6 +104,12 @@ class Controller:
         self.crd_lost: str | None = None
         self.registry = kopf.OperatorRegistry()
         self._register()
+        metrics.watch_objects(
+            lambda: {
+                kinds.MODEL_DEPLOYMENT.kind: list(self.store.model_deployments.values()),
+                kinds.ROUTE_POLICY.kind: list(self.store.route_policies.values()),
+            }
+        )
 
     def _client(self) -> KubeAPI:
         if self.api is None:
@@ -216,13 +219,13 @@ class Controller:
         registry = self.registry
 
         @kopf.on.login(registry=registry)
-        def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-            info: kopf.ConnectionInfo | None = kopf.login_with_service_account(
-                **kwargs
-            ) or kopf.login_with_kubeconfig(**kwargs)
-            if info is not None:
-                self.credentials = _credentials(info)
-            return info
+        async def login(**_: Any) -> kopf.ConnectionInfo:
+            # Our own loading, not kopf's login_with_*: theirs read neither a kubeconfig's
+            # tokenFile nor its exec plugins. kopf calls this again on a 401 or at expiration,
+            # and each call reads the token afresh (a rotated file, a new exec token).
+            if self.credentials is None:
+                self.credentials = credentials.load()
+            return connection_info(self.credentials, await TokenSource(self.credentials).token())
 
         @kopf.on.startup(registry=registry)
         async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -233,7 +236,8 @@ class Controller:
             settings.persistence.finalizer = f"{GROUP}/finalizer"
             settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
             settings.persistence.diffbase_storage = NoDiffBase()
-            # One operator replica (the chart runs it with strategy Recreate); no peering CRDs.
+            # One writer at a time: a single replica, or the holder of leader.py's Lease (run
+            # --leader-elect); kopf's own peering would need its CRDs and more RBAC.
             settings.peering.standalone = True
             # Ask the API server to end each watch after 5 min and reconnect; 410 Gone and
             # silent stalls (nolar/kopf#996, #1276) then heal within minutes, not never.

@@ -1,8 +1,10 @@
 """Planner settings: the pinned images, node-label keys/values and budget rates an installation may override.
 
-The operator's own settings embed this object. Only the default images are environment knobs
-(``GPTOSS_IMAGE_NVIDIA`` / ``GPTOSS_IMAGE_AMD``), read by ``PlannerSettings.from_env``; the planner
-never reads the environment itself, so it stays a pure function of (spec, settings).
+The operator's own settings embed this object. The default images (``GPTOSS_IMAGE_NVIDIA`` /
+``GPTOSS_IMAGE_AMD``) and the GPU product labels (``GPTOSS_GPU_PRODUCT_LABEL_KEYS`` /
+``GPTOSS_GPU_PRODUCT_LABEL_VALUES``, JSON, as the Helm chart's ``gpuProductLabels`` sets them) are
+environment knobs, read by ``PlannerSettings.from_env``; the planner never reads the environment
+itself, so it stays a pure function of (spec, settings).
 """
 
 from __future__ import annotations
@@ -60,10 +62,12 @@ class PlannerSettings(EnvSettings):
     )
     product_label_keys: dict[Vendor, str] = Field(
         default_factory=_default_label_keys,
+        validation_alias="GPTOSS_GPU_PRODUCT_LABEL_KEYS",
         description="Node label key that carries the GPU product name, per vendor.",
     )
     product_label_values: dict[GPUType, tuple[str, ...]] = Field(
         default_factory=dict,
+        validation_alias="GPTOSS_GPU_PRODUCT_LABEL_VALUES",
         description="Replace the catalog's product label values for a GPU type (e.g. cloud-specific names).",
     )
     model_mount_path: str = Field(
@@ -90,6 +94,12 @@ class PlannerSettings(EnvSettings):
         if isinstance(value, str):
             raise ValueError("set GPTOSS_IMAGE_NVIDIA / GPTOSS_IMAGE_AMD, not GPTOSS_IMAGE")
         return {**_default_images(), **value} if isinstance(value, dict) else value
+
+    @field_validator("product_label_keys", mode="before")
+    @classmethod
+    def _label_keys_over_defaults(cls, value: Any) -> Any:
+        # Another key for one vendor (a cloud's own label) keeps the other vendor's default.
+        return {**_default_label_keys(), **value} if isinstance(value, dict) else value
 
     def image_for(self, gpu: GPUProfile) -> str:
         return self.images[gpu.vendor]

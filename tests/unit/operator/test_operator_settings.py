@@ -139,3 +139,29 @@ class TestEndpoint:
     def test_planner_port(self):
         s = OperatorSettings(planner=DEFAULT_SETTINGS.model_copy(update={"port": 8080}))
         assert s.endpoint("oss", "llm") == "http://oss.llm.svc:8080/v1"
+
+
+class TestGPUProductLabels:
+    def test_label_keys_and_values_from_json(self):
+        s = OperatorSettings.from_env(
+            {
+                "GPTOSS_GPU_PRODUCT_LABEL_KEYS": '{"nvidia": "cloud.example.com/gpu"}',
+                "GPTOSS_GPU_PRODUCT_LABEL_VALUES": '{"H100-80GB": ["h100-sxm", "NVIDIA-H100-80GB-HBM3"]}',
+            }
+        )
+        assert s.planner.product_label_keys == {
+            "nvidia": "cloud.example.com/gpu",
+            "amd": "amd.com/gpu.product-name",
+        }
+        assert s.planner.product_label_values == {"H100-80GB": ("h100-sxm", "NVIDIA-H100-80GB-HBM3")}
+
+    @pytest.mark.parametrize(
+        "env",
+        [
+            {"GPTOSS_GPU_PRODUCT_LABEL_KEYS": '{"intel": "x"}'},
+            {"GPTOSS_GPU_PRODUCT_LABEL_VALUES": '{"H100": ["x"]}'},
+        ],
+    )
+    def test_unknown_vendors_and_gpu_types_are_refused(self, env):
+        with pytest.raises(ValidationError):
+            OperatorSettings.from_env(env)
