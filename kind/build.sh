@@ -6,7 +6,7 @@
 #   kind/build.sh --print    print the bin directory the current inputs map to (no build)
 #
 # Outputs: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (one multi-call
-# binary, see build/k8s/main.go), etcd, etcdctl-free etcd server, kwok, helm.
+# binary, see build/k8s/main.go), etcd, etcdctl-free etcd server, kwok, helm, actionlint.
 # Cache: $GPTOSS_KIND_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/gptoss-kind)/bin-<hash>.
 # The hash covers every go.mod/go.sum/main.go, this script and `go version`, so a changed
 # pin builds a fresh directory and an unchanged one is reused as is.
@@ -20,6 +20,7 @@ K8S_VERSION=v1.36.3
 ETCD_VERSION=v3.6.16
 KWOK_VERSION=v0.8.0
 HELM_VERSION=v3.21.4
+ACTIONLINT_VERSION=v1.7.12
 
 inputs_hash() {
   {
@@ -54,6 +55,7 @@ require_pin k8s.io/kubernetes "$K8S_VERSION" "$here/build/k8s/go.mod"
 require_pin go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "$here/build/etcd/go.mod"
 require_pin sigs.k8s.io/kwok "$KWOK_VERSION" "$here/build/tools/go.mod"
 require_pin helm.sh/helm/v3 "$HELM_VERSION" "$here/build/tools/go.mod"
+require_pin github.com/rhysd/actionlint "$ACTIONLINT_VERSION" "$here/build/tools/go.mod"
 
 # GOTOOLCHAIN=local: a dependency's `go` line must never trigger a toolchain download.
 # GOSUMDB=off: sum.golang.org is not reachable here; the committed go.sum files pin every
@@ -91,6 +93,10 @@ log "kwok $KWOK_VERSION, helm $HELM_VERSION"
   -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$k8s_minor \
   -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 \
   -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$k8s_minor" helm.sh/helm/v3/cmd/helm)
+
+log "actionlint $ACTIONLINT_VERSION (lints .github/workflows)"
+(cd "$here/build/tools" && go build -o "$stage/actionlint" -ldflags "-s -w \
+  -X github.com/rhysd/actionlint.version=$ACTIONLINT_VERSION" github.com/rhysd/actionlint/cmd/actionlint)
 
 # kwok >= v0.8.0 has no built-in stages when run standalone; ship the upstream fast
 # stages from the module we built, so stage behaviour always matches the binary.

@@ -223,16 +223,18 @@ metadata:
   name: %s
   labels:
     {{- include "gpt-oss-operator.labels" . | nindent 4 }}
-  {{- if .Values.crds.keep }}
   annotations:
+    # Argo CD: apply the CRDs in an earlier wave than anything that uses them (docs/gitops.md).
+    argocd.argoproj.io/sync-wave: "-1"
+    {{- if .Values.crds.keep }}
     helm.sh/resource-policy: keep
-  {{- end }}
+    {{- end }}
 """
 
 
 def chart_crd_template(manifest: dict[str, Any]) -> str:
-    """One CRD as a Helm template: the same YAML as ``crds/`` plus the chart's labels and the
-    keep annotation."""
+    """One CRD as a Helm template: the same YAML as ``crds/`` plus the chart's labels, the keep
+    annotation and Argo CD's sync wave."""
     name = manifest["metadata"]["name"]
     text = render_yaml(manifest)
     plain_metadata = f"metadata:\n  name: {name}\n"
