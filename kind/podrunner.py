@@ -656,7 +656,7 @@ class Runner:
         # A volume mounted over a directory holding this checkout (an emptyDir at /tmp while the
         # checkout is /tmp/ci, say) would hide the venv the process runs from: park the checkout
         # at a path of the pod's own and bind it back on top of the volume.
-        shadowed = any(REPO == Path(dst) or REPO.is_relative_to(dst) for _, dst, _ in w.mounts)
+        shadowed = any(REPO.is_relative_to(dst) for _, dst, _ in w.mounts)  # equal paths too
         parked = w.pod_dir / "checkout"
         repo = shlex.quote(str(REPO))
         if shadowed:
