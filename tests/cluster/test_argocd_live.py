@@ -48,13 +48,18 @@ def test_live_objects(
     cluster: LocalCluster, operator: OperatorProcess, namespace: str, argocd: Path, tmp_path: Path
 ) -> None:
     serving = _sample("modeldeployment-120b-h100.yaml")
-    # No storage provisioner here: the cached 20b's claim stays Pending, so it stays Downloading.
-    downloading = _sample("modeldeployment-20b-l4-cached.yaml")
+    # The local cluster's default StorageClass binds the cache claim: the cached 20b downloads
+    # (a kwok Job) and serves.
+    cached = _sample("modeldeployment-20b-l4-cached.yaml")
     refused = _sample("modeldeployment-refused-t4.yaml")
     stopped = _sample("modeldeployment-120b-h100.yaml")
     stopped["metadata"]["name"] = "oss-120b-off"
     stopped["spec"]["replicas"] = 0
-    waiting = _sample("routepolicy-20b.yaml")  # over the downloading oss-20b
+    ready = _sample("routepolicy-20b.yaml")  # over the cached oss-20b
+    waiting = _sample("routepolicy-20b.yaml")  # over the model scaled to 0: never ready
+    waiting["metadata"]["name"] = "waiting"
+    waiting["spec"]["routes"][0] |= {"model": "gpt-oss-120b"}
+    waiting["spec"]["routes"][0]["backends"][0]["modelDeployment"]["name"] = "oss-120b-off"
     policy = _sample("routepolicy-20b.yaml")
     policy["metadata"]["name"] = "chat-120b"
     policy["spec"]["routes"][0] |= {"model": "gpt-oss-120b"}
@@ -62,14 +67,15 @@ def test_live_objects(
     orphan = _sample("routepolicy-20b.yaml")
     orphan["metadata"]["name"] = "orphan"
     orphan["spec"]["routes"][0]["backends"][0]["modelDeployment"]["name"] = "no-such-model"
-    cluster.apply([serving, downloading, refused, stopped, waiting, policy, orphan], namespace=namespace)
+    cluster.apply([serving, cached, refused, stopped, ready, waiting, policy, orphan], namespace=namespace)
 
     cases = [
         ("modeldeployment/oss-120b", "Ready", "True", "Healthy", "Serving"),
-        ("modeldeployment/oss-20b", "WeightsReady", "False", "Progressing", "Downloading"),
+        ("modeldeployment/oss-20b", "Ready", "True", "Healthy", "Serving"),
         ("modeldeployment/oss-120b-on-t4", "Planned", "False", "Degraded", "UnsupportedGPU"),
         ("modeldeployment/oss-120b-off", "Ready", "False", "Suspended", "ScaledToZero"),
-        ("routepolicy/chat", "Degraded", "True", "Progressing", "ModelDeploymentNotReady"),
+        ("routepolicy/chat", "Ready", "True", "Healthy", "Serving"),
+        ("routepolicy/waiting", "Degraded", "True", "Progressing", "ModelDeploymentNotReady"),
         ("routepolicy/chat-120b", "Ready", "True", "Healthy", "Serving"),
         ("routepolicy/orphan", "Degraded", "True", "Degraded", "ModelDeploymentNotFound"),
     ]
