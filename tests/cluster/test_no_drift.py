@@ -48,12 +48,12 @@ def _settled(cluster: LocalCluster, namespace: str) -> bool:
         o.get("status", {}).get("observedGeneration") == o["metadata"]["generation"] for o in objects
     )
     phases = {o["metadata"]["name"]: o.get("status", {}).get("phase") for o in objects}
-    # The local control plane has no storage provisioner, so the cached 20b's weight claim stays
-    # Pending and it stays Downloading; its RoutePolicy then has no ready backend. Each is a
-    # steady state the operator keeps writing nothing for, which is what the proof needs.
+    # The local control plane's default StorageClass binds the cached 20b's weight claim, so it
+    # downloads (a kwok Job) and serves. Each is a steady state the operator keeps writing
+    # nothing for, which is what the proof needs.
     return observed and phases == {
         "oss-120b": "Ready",
-        "oss-20b": "Downloading",
+        "oss-20b": "Ready",
         "oss-120b-on-t4": "Failed",
         "chat": None,
     }
@@ -68,7 +68,7 @@ def test_samples_show_no_diff_and_reapply_changes_nothing(
     wait_for(
         lambda: _settled(cluster, namespace),
         timeout=120,
-        what="the samples to be reconciled (Ready, Downloading, Failed)",
+        what="the samples to be reconciled (Ready, Ready, Failed)",
     )
     # Let the last status writes and child updates land before taking the baseline.
     before = wait_for(lambda: _stable_versions(cluster, namespace), timeout=60, what="no more writes")
