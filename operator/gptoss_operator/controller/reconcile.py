@@ -11,6 +11,9 @@ of a converged object therefore sends nothing to the API server.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from gptoss_operator import kinds
 from gptoss_operator.controller.desired import Desired
 from gptoss_operator.controller.modeldeployment import decide as md_decide
@@ -18,15 +21,28 @@ from gptoss_operator.controller.modeldeployment import gather as md_gather
 from gptoss_operator.controller.ratelimit import WriteLimiter
 from gptoss_operator.controller.routepolicy import decide as rp_decide
 from gptoss_operator.controller.routepolicy import gather as rp_gather
-from gptoss_operator.controller.store import Key, Store
+from gptoss_operator.controller.store import ChildIndex, Key, Store
 from gptoss_operator.controller.write import Writer, now
 from gptoss_operator.kube import KubeClient
 from gptoss_operator.settings import OperatorSettings
 
 
-def _spend(limiter: WriteLimiter | None, kind: str, key: Key, desired: Desired) -> None:
+async def _write(
+    kind: kinds.Kind,
+    key: Key,
+    body: Mapping[str, Any],
+    desired: Desired,
+    *,
+    api: KubeClient,
+    bodies: dict[Key, dict[str, Any]],
+    children: ChildIndex,
+    limiter: WriteLimiter | None,
+) -> None:
+    """The shared tail of every kind's reconcile: spend the object's write budget when there is
+    something to write, then write exactly ``desired``."""
     if limiter is not None and (desired.writes or desired.status.patch is not None or desired.status.events):
-        limiter.take((kind, *key))
+        limiter.take((kind.kind, *key))
+    await Writer(api, kind, bodies, children).write(key, body, desired)
 
 
 async def reconcile(
@@ -39,12 +55,12 @@ async def reconcile(
 ) -> None:
     """One ModelDeployment."""
     gathered = await md_gather.gather(key, store, api)
-    if gathered is None:
-        return
-    desired = md_decide.decide(gathered, settings, now())
-    _spend(limiter, kinds.MODEL_DEPLOYMENT.kind, key, desired)
-    writer = Writer(api, kinds.MODEL_DEPLOYMENT, store.model_deployments, store.model_deployment_children)
-    await writer.write(key, gathered.body, desired)
+    if gathered is not None:
+        desired = md_decide.decide(gathered, settings, now())
+        await _write(
+            kinds.MODEL_DEPLOYMENT, key, gathered.body, desired, api=api,
+            bodies=store.model_deployments, children=store.model_deployment_children, limiter=limiter,
+        )  # fmt: skip
 
 
 async def reconcile_route_policy(
@@ -57,9 +73,9 @@ async def reconcile_route_policy(
 ) -> None:
     """One RoutePolicy."""
     gathered = await rp_gather.gather(key, store, api)
-    if gathered is None:
-        return
-    desired = rp_decide.decide(gathered, settings, now())
-    _spend(limiter, kinds.ROUTE_POLICY.kind, key, desired)
-    writer = Writer(api, kinds.ROUTE_POLICY, store.route_policies, store.route_policy_children)
-    await writer.write(key, gathered.body, desired)
+    if gathered is not None:
+        desired = rp_decide.decide(gathered, settings, now())
+        await _write(
+            kinds.ROUTE_POLICY, key, gathered.body, desired, api=api,
+            bodies=store.route_policies, children=store.route_policy_children, limiter=limiter,
+        )  # fmt: skip
