@@ -51,6 +51,17 @@ class OperatorSettings(EnvSettings):
         validation_alias="GPTOSS_RELIST_SECONDS",
         description="Seconds between full relists.",
     )
+    # A ModelDeployment status that only says "on its way" (Pending, Starting, Downloading with
+    # nothing wrong) is written at most this long after it is first decided, so that a model
+    # coming up fast gets one status write, not one per step (controller/pacing.py). Problems,
+    # Ready and every event are written at once; 0 writes every change at once.
+    status_window_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=300,
+        validation_alias="GPTOSS_STATUS_WINDOW_SECONDS",
+        description="Longest hold of a progress-only status write.",
+    )
     router_image: str = Field(
         default=DEFAULT_ROUTER_IMAGE,
         validation_alias="GPTOSS_ROUTER_IMAGE",

@@ -356,8 +356,15 @@ _WARNING_WHEN_FALSE = {CONDITION_PLANNED, CONDITION_WEIGHTS_READY}
 
 
 def transitions(previous: Sequence[JSON], current: Sequence[JSON]) -> list[Event]:
-    """Events for conditions whose status or reason changed (Progressing is left to the
-    Deployment's own events, it changes on every replica)."""
+    """Events for conditions whose status or reason changed, when someone may act on it.
+
+    Not recorded: Progressing (left to the Deployment's own events, it changes on every
+    replica); anything about a new object that is not a Warning (its first status says it all:
+    planned, not ready yet, not degraded); Ready turning True (the happy path: status, ``kubectl
+    get`` and ``kubectl wait --for=condition=Ready`` show it). Kubernetes' own controllers do the
+    same: the Deployment controller posts ScalingReplicaSet events, not one per status change.
+    Each Event is an API write; on the way to Ready these were two per object, as many as the
+    Deployment and Service together (docs/operator.md, Scale)."""
     before = {c.get("type"): c for c in previous}
     events: list[Event] = []
     said: set[tuple[str, str]] = set()
@@ -372,16 +379,11 @@ def transitions(previous: Sequence[JSON], current: Sequence[JSON]) -> list[Event
         old = before.get(type_)
         if old and (old.get("status"), old.get("reason")) == (cond["status"], cond["reason"]):
             continue
-        if not old and (
-            (cond["status"] == "False" and type_ in (CONDITION_DEGRADED, CONDITION_READY))
-            or (type_ == CONDITION_WEIGHTS_READY and cond["reason"] == "DownloadAtStart")
-        ):
-            # A new object that is "not degraded", "not ready yet" or "will download at start"
-            # is no news; events are for transitions someone may act on.
-            continue
         bad = (type_ == CONDITION_DEGRADED and cond["status"] == "True") or (
             type_ in _WARNING_WHEN_FALSE and cond["status"] == "False" and cond["reason"] != "Downloading"
         )
+        if not bad and (not old or (type_ == CONDITION_READY and cond["status"] == "True")):
+            continue
         said.add((cond["reason"], cond["message"]))
         message = cond["message"] or f"{type_} is {cond['status']}"
         events.append(Event("Warning" if bad else "Normal", cond["reason"], f"{type_}: {message}"))

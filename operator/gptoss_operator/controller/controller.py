@@ -23,6 +23,7 @@ import kopf
 from gptoss_operator import credentials, kinds
 from gptoss_operator import labels as keys
 from gptoss_operator.api.v1alpha1 import GROUP, PLURAL, VERSION
+from gptoss_operator.controller.pacing import StatusPacer
 from gptoss_operator.controller.ratelimit import WriteLimiter, WriteRateLimited
 from gptoss_operator.controller.reconcile import reconcile, reconcile_route_policy
 from gptoss_operator.controller.store import Key, Store
@@ -118,6 +119,7 @@ class Controller:
         self.api: KubeAPI | None = None
         self._workers: list[asyncio.Task[None]] = []
         self.limiter = WriteLimiter()
+        self.pacer = StatusPacer(settings.status_window_seconds, time.monotonic)
         # Set while a relist finds one of our CRDs gone: liveness fails (the kubelet restarts
         # the operator) until the CRD is back *and* kopf's watch of the kind has delivered
         # every object the relist finds. kopf watches CRDs and re-opens a kind's watch when
@@ -147,12 +149,16 @@ class Controller:
         return self.api
 
     async def _reconcile(self, key: Key) -> None:
-        await self._timed(
-            kinds.MODEL_DEPLOYMENT.kind,
-            reconcile(
-                key, api=self._client(), store=self.store, settings=self.settings, limiter=self.limiter
-            ),
-        )
+        async def paced() -> None:
+            hold = await reconcile(
+                key, api=self._client(), store=self.store, settings=self.settings,
+                limiter=self.limiter, pacer=self.pacer,
+            )  # fmt: skip
+            if hold is not None:
+                # The held status is written by this later pass (or a settled one overtakes it).
+                self.queue.add_after(key, hold)
+
+        await self._timed(kinds.MODEL_DEPLOYMENT.kind, paced())
         self.metrics.queue_depth.set(len(self.queue))
 
     async def _reconcile_route_policy(self, key: Key) -> None:
@@ -346,6 +352,7 @@ class Controller:
             if event["type"] == "DELETED":
                 self.store.model_deployments.pop(key, None)
                 self.queue.forget(key)
+                self.pacer.forget(key)
             else:
                 self.store.model_deployments[key] = obj
                 self.queue.add(key)

@@ -6,18 +6,22 @@
 
 Writes happen only when something differs: children carry the hash of the manifest they were
 applied from, and the status is compared with what is stored before it is patched. A resync
-of a converged object therefore sends nothing to the API server.
+of a converged object therefore sends nothing to the API server. A ModelDeployment's status
+that only reports progress may be held for a while (``pacing.py``): the reconcile then returns
+when to run it again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from gptoss_operator import kinds
-from gptoss_operator.controller.desired import Desired
+from gptoss_operator.controller.desired import Desired, StatusChange
 from gptoss_operator.controller.modeldeployment import decide as md_decide
 from gptoss_operator.controller.modeldeployment import gather as md_gather
+from gptoss_operator.controller.pacing import StatusPacer
 from gptoss_operator.controller.ratelimit import WriteLimiter
 from gptoss_operator.controller.routepolicy import decide as rp_decide
 from gptoss_operator.controller.routepolicy import gather as rp_gather
@@ -52,15 +56,24 @@ async def reconcile(
     store: Store,
     settings: OperatorSettings,
     limiter: WriteLimiter | None = None,
-) -> None:
-    """One ModelDeployment."""
+    pacer: StatusPacer | None = None,
+) -> float | None:
+    """One ModelDeployment; returns the seconds after which to reconcile it again (a held
+    status write), or None."""
     gathered = await md_gather.gather(key, store, api)
-    if gathered is not None:
-        desired = md_decide.decide(gathered, settings, now())
-        await _write(
-            kinds.MODEL_DEPLOYMENT, key, gathered.body, desired, api=api,
-            bodies=store.model_deployments, children=store.model_deployment_children, limiter=limiter,
-        )  # fmt: skip
+    if gathered is None:
+        if pacer is not None:
+            pacer.forget(key)
+        return None
+    desired = md_decide.decide(gathered, settings, now())
+    hold = pacer.hold(key, desired.status) if pacer is not None else None
+    if hold is not None:
+        desired = dataclasses.replace(desired, status=StatusChange(None, ()))
+    await _write(
+        kinds.MODEL_DEPLOYMENT, key, gathered.body, desired, api=api,
+        bodies=store.model_deployments, children=store.model_deployment_children, limiter=limiter,
+    )  # fmt: skip
+    return hold
 
 
 async def reconcile_route_policy(

@@ -398,10 +398,14 @@ class TestTransitions:
         assert self.events(observe(), observe()) == []
 
     def test_progressing_never_emits(self):
+        before = observe(desired_replicas=2, deployment=rollout(replicas=2, ready=2, updated=1))
+        assert self.events(before, observe(desired_replicas=2, deployment=rollout(replicas=2))) == []
+
+    def test_ready_turning_true_is_not_an_event(self):
+        # The happy path: status, kubectl get and kubectl wait say it (docs/operator.md, Events).
         before = observe(desired_replicas=2, deployment=rollout(replicas=2, ready=1, updated=1))
-        assert self.events(before, observe(desired_replicas=2, deployment=rollout(replicas=2))) == [
-            Event("Normal", "Serving", f"Ready: 2/2 replicas serve gpt-oss-20b at {ENDPOINT}")
-        ]
+        assert self.events(before, observe(desired_replicas=2, deployment=rollout(replicas=2))) == []
+        assert self.events(observe(deployment=rollout(ready=0, available=0)), observe()) == []
 
     def test_degraded_true_is_a_warning(self):
         events = self.events(observe(), observe(pods=(pod(waiting="CrashLoopBackOff"),)))
@@ -443,17 +447,33 @@ class TestTransitions:
         after = observe(plan=None, refusal=REFUSALS[0], serving_plan=PLAN)
         assert self.events(before, after) == [Event("Warning", REFUSALS[0][0], f"Planned: {REFUSALS[0][1]}")]
 
-    def test_downloading_is_normal(self):
-        events = self.events(None, observe(weights="Downloading", deployment=None, pods=()))
-        assert (
+    def test_downloading_again_is_normal(self):
+        events = self.events(observe(weights="Downloaded"), observe(weights="Downloading"))
+        assert events == [
             Event("Normal", "Downloading", "WeightsReady: the download Job is filling the weight cache")
-            in events
-        )
+        ]
 
-    def test_new_object_reports_only_the_plan(self):
-        # Not degraded, not ready yet, weights fetched at start: none of it is news.
-        events = self.events(None, observe(deployment=None, pods=()))
-        assert [e.reason for e in events] == ["Planned"]
+    @pytest.mark.parametrize(
+        "overrides",
+        [
+            {},
+            {"weights": "Downloading"},
+            {"deployment": rollout(ready=0, available=0)},
+            {"desired_replicas": 0},
+        ],
+        ids=["creating", "downloading", "starting", "scaled-to-zero"],
+    )
+    def test_a_new_object_on_the_happy_path_posts_no_event(self, overrides):
+        # Planned, not ready yet, not degraded, downloading: the first status says it all.
+        events = self.events(None, observe(**({"deployment": None, "pods": ()} | overrides)))
+        assert events == []
+
+    def test_a_new_object_already_serving_posts_no_event(self):
+        assert self.events(None, observe()) == []
+
+    def test_planned_again_after_a_refusal_is_normal(self):
+        events = self.events(observe(plan=None, refusal=REFUSALS[0]), observe())
+        assert ("Normal", "Planned") in [(e.type, e.reason) for e in events]
 
     def test_cache_filled_is_news(self):
         events = self.events(observe(weights="Downloading"), observe(weights="Downloaded"))

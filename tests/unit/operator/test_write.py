@@ -40,7 +40,6 @@ async def test_first_reconcile_writes_children_and_status_then_a_resync_writes_n
     assert verbs == [
         ("apply", "Deployment"),
         ("apply", "Service"),
-        ("create", "Event"),
         ("patch", "ModelDeployment/status"),
     ]
     assert api.objects[("ModelDeployment", "llm", "m")]["status"]["phase"] == "Pending"
