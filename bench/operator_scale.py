@@ -64,7 +64,7 @@ class ScaleResult:
     # The same N Deployments + Services (the operator's own builder output) created directly,
     # no operator, in an identical fresh cluster: the floor this machine's control plane sets.
     baseline_available_seconds: float | None = None
-    # The operator's writes per CR by "verb resource" (e.g. "patch ModelDeployment"): where
+    # The operator's writes per CR by "verb resource" (e.g. "patch ModelDeployment/status"): where
     # the writes/CR figure comes from.
     operator_writes_per_cr_by_kind: dict[str, float] | None = None
     reconciles_per_cr: float = 0.0

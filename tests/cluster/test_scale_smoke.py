@@ -23,7 +23,7 @@ def test_five_model_deployments_take_three_writes_each_and_then_nothing_is_writt
     assert result.operator_writes_per_cr_by_kind == {
         "apply Deployment": 1.0,
         "apply Service": 1.0,
-        "patch ModelDeployment": 1.0,
+        "patch ModelDeployment/status": 1.0,
     }
     assert result.operator_writes_per_cr <= 3
     assert result.apiserver_writes_per_cr <= 3
