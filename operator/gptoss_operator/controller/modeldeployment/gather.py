@@ -4,6 +4,12 @@ Mostly the store (fed by the watches). The exception is a restart: a ModelDeploy
 can arrive before its children's, so for an object that converged before (it has status) a
 child the decision needs but the store lacks is fetched from the API server, rather than acted
 on as if it were missing (re-applying it, or choosing a rollout strategy from half the picture).
+
+An object without status is taken as new and nothing is fetched, so the bulk creation of new
+objects costs no GETs. Since status writes are paced (``controller/pacing.py``), an object whose
+first status was still held when the operator restarted also has none: its children are then
+applied again: the same manifests, which the API server answers without changing anything
+(an Auto rollout strategy is chosen again from capacity, which changes no pod template).
 """
 
 from __future__ import annotations
