@@ -29,6 +29,7 @@ import re
 import ssl
 import tempfile
 import time
+import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ import yaml
 
 from devtools.cluster import LocalCluster
 from devtools.operator_process import OperatorProcess
+from gptoss_operator.settings import OperatorSettings
 
 NAMESPACE = "scale"
 GPUS_PER_NODE = 8
@@ -70,6 +72,14 @@ class ScaleResult:
     reconciles_per_cr: float = 0.0
     mean_reconcile_ms: float = 0.0
     mean_api_call_ms: float = 0.0
+    # Where the operator's time goes: mean latency of each kind of API call as the operator
+    # sees it ("verb resource" -> ms), and the share of the run its workers spent reconciling
+    # (1.0: every worker busy from the first create to the last Ready, so the operator's
+    # throughput is workers / reconcile time and more API server headroom would not show).
+    api_call_ms: dict[str, float] | None = None
+    worker_busy: float = 0.0
+    # The no-operator side: seconds to create its N Deployments + Services (16 at a time).
+    baseline_submit_seconds: float | None = None
 
 
 def node_pools(n: int) -> dict[str, Any]:
@@ -94,6 +104,23 @@ def node_pools(n: int) -> dict[str, Any]:
             }
         ]
     }
+
+
+_LATENCY = re.compile(
+    r'^gptoss_operator_api_request_seconds_(sum|count)\{resource="([^"]+)",verb="([^"]+)"\} ([0-9.e+-]+)$',
+    re.M,
+)
+
+
+def api_call_ms(operator: OperatorProcess) -> dict[str, float]:
+    """Mean latency per kind of API call, from the operator's own histogram."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for part, resource, verb, value in _LATENCY.findall(text):
+        (sums if part == "sum" else counts)[f"{verb} {resource}"] = float(value)
+    return {k: round(1000 * sums[k] / counts[k], 1) for k in sorted(counts) if counts[k] and k in sums}
 
 
 def api_client(kubeconfig: Path) -> httpx.AsyncClient:
@@ -272,6 +299,8 @@ async def measure(
             reconciles_per_cr=round(reconciles / n, 1),
             mean_reconcile_ms=round(1000 * reconcile_seconds / max(1.0, reconciles), 1),
             mean_api_call_ms=round(1000 * api_seconds / max(1.0, api_calls), 1),
+            api_call_ms=api_call_ms(operator),
+            worker_busy=round(reconcile_seconds / (OperatorSettings().workers * (ready.at - start)), 2),
         )
 
 
@@ -281,7 +310,6 @@ def direct_objects(i: int) -> tuple[dict[str, Any], dict[str, Any]]:
     from gptoss_operator.api.v1alpha1 import ModelDeployment, Plan
     from gptoss_operator.manifests.vllm import deployment, pod_template, service
     from gptoss_operator.planning import plan_deployment, startup_budget
-    from gptoss_operator.settings import OperatorSettings
 
     body = manifest(i)
     body["metadata"]["uid"] = "00000000-0000-0000-0000-000000000000"
@@ -302,7 +330,8 @@ def is_available(dep: dict[str, Any]) -> bool:
     return any(c.get("type") == "Available" and c.get("status") == "True" for c in conditions)
 
 
-async def measure_baseline(cluster: LocalCluster, n: int, timeout: float) -> float:
+async def measure_baseline(cluster: LocalCluster, n: int, timeout: float) -> tuple[float, float]:
+    """(seconds until all N Deployments are Available, seconds to create them all)."""
     async with api_client(cluster.kubeconfig) as client:
         await create_namespace(client)
         available = Tracker(n, is_available)
@@ -321,10 +350,11 @@ async def measure_baseline(cluster: LocalCluster, n: int, timeout: float) -> flo
 
         start = time.monotonic()
         await asyncio.gather(*(create(i) for i in range(n)))
+        submitted = time.monotonic() - start
         await asyncio.wait_for(available.reached.wait(), timeout)
         watcher.cancel()
         assert available.at is not None
-        return round(available.at - start, 2)
+        return round(available.at - start, 2), round(submitted, 2)
 
 
 def start_cluster(n: int, label: str, workdir: Path) -> LocalCluster:
@@ -333,7 +363,7 @@ def start_cluster(n: int, label: str, workdir: Path) -> LocalCluster:
     return LocalCluster.start(name=f"scale-{label}-{n}-{int(time.time())}", nodes=[nodes_file])
 
 
-def run_baseline(n: int, timeout: float, workdir: Path) -> float:
+def run_baseline(n: int, timeout: float, workdir: Path) -> tuple[float, float]:
     cluster = start_cluster(n, "base", workdir)
     try:
         return asyncio.run(measure_baseline(cluster, n, timeout))
@@ -391,7 +421,9 @@ def main() -> int:
         for n in args.n:
             result = run_one(n, args.quiet_seconds, args.timeout, Path(tmp))
             if not args.no_baseline:
-                result.baseline_available_seconds = run_baseline(n, args.timeout, Path(tmp))
+                result.baseline_available_seconds, result.baseline_submit_seconds = run_baseline(
+                    n, args.timeout, Path(tmp)
+                )
             print(json.dumps(asdict(result)), flush=True)
             results.append(result)
     print()
