@@ -4,7 +4,8 @@
 
 Starts its own cluster, then server-side applies --count Deployments (replicas 0, so no
 controller work follows), ClusterIP Services and headless Services, at concurrency 1 and 16,
-through the operator's own client (gptoss_operator.kube.KubeAPI). Prints writes per second
+and creates (POST) Deployments and ClusterIP Services the same way, through the operator's own
+client (gptoss_operator.kube.KubeAPI). Prints writes per second
 and latency percentiles: the ceiling the operator's reconciles run into (docs/operator.md).
 """
 
@@ -58,7 +59,13 @@ def service(headless: bool) -> Callable[[int], dict[str, Any]]:
 
 
 async def probe(
-    api: KubeAPI, build: Callable[[int], dict[str, Any]], count: int, concurrency: int, offset: int
+    api: KubeAPI,
+    build: Callable[[int], dict[str, Any]],
+    count: int,
+    concurrency: int,
+    offset: int,
+    *,
+    create: bool = False,
 ) -> str:
     sem = asyncio.Semaphore(concurrency)
     latencies: list[float] = []
@@ -66,7 +73,7 @@ async def probe(
     async def one(i: int) -> None:
         async with sem:
             start = time.perf_counter()
-            await api.apply(build(offset + i))
+            await (api.create if create else api.apply)(build(offset + i))
             latencies.append(time.perf_counter() - start)
 
     start = time.perf_counter()
@@ -89,13 +96,15 @@ async def run(cluster: LocalCluster, count: int) -> None:
     api = KubeAPI(credentials, field_manager="probe")
     try:
         offset = 0
-        for label, build in (
-            ("Deployment (server-side apply)", deployment),
-            ("Service, ClusterIP", service(False)),
-            ("Service, headless", service(True)),
+        for label, build, create in (
+            ("Deployment (server-side apply)", deployment, False),
+            ("Deployment (POST)", deployment, True),
+            ("Service, ClusterIP", service(False), False),
+            ("Service, ClusterIP (POST)", service(False), True),
+            ("Service, headless", service(True), False),
         ):
             for concurrency in (1, 16):
-                result = await probe(api, build, count, concurrency, offset)
+                result = await probe(api, build, count, concurrency, offset, create=create)
                 offset += count
                 print(f"{label:<32} concurrency {concurrency:>2}: {result}", flush=True)
     finally:
