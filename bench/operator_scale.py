@@ -74,8 +74,9 @@ class ScaleResult:
     mean_api_call_ms: float = 0.0
     # Where the operator's time goes: mean latency of each kind of API call as the operator
     # sees it ("verb resource" -> ms), and the share of the run its workers spent reconciling
-    # (1.0: every worker busy from the first create to the last Ready, so the operator's
-    # throughput is workers / reconcile time and more API server headroom would not show).
+    # (of GPTOSS_WORKERS, read from the environment as the operator reads it; 1.0: every worker
+    # was busy from the first create to the last Ready, so the operator's pace is its workers
+    # over the time one reconcile takes).
     api_call_ms: dict[str, float] | None = None
     worker_busy: float = 0.0
     # The no-operator side: seconds to create its N Deployments + Services (16 at a time).
@@ -300,7 +301,9 @@ async def measure(
             mean_reconcile_ms=round(1000 * reconcile_seconds / max(1.0, reconciles), 1),
             mean_api_call_ms=round(1000 * api_seconds / max(1.0, api_calls), 1),
             api_call_ms=api_call_ms(operator),
-            worker_busy=round(reconcile_seconds / (OperatorSettings().workers * (ready.at - start)), 2),
+            worker_busy=round(
+                reconcile_seconds / (OperatorSettings.from_env().workers * (ready.at - start)), 2
+            ),
         )
 
 
