@@ -357,7 +357,8 @@ run clients there (KUBECONFIG and PATH are set):
   {exec_} curl -s {routers[0]}/v1/chat/completions -H 'content-type: application/json' \\
       -d '{{"model": "gpt-oss-20b", "messages": [{{"role": "user", "content": "hello"}}]}}'
   {exec_} bash        # a shell inside
-Edit and re-apply the samples in examples/; the pods' process logs are in {state}/pods/.
+Edit and re-apply the samples in examples/ (in routepolicy-hybrid.yaml, keep baseURL
+{self.provider}/v1: the provider simulator); the pods' process logs are in {state}/pods/.
 Tear it down with:
   {down}""",
             flush=True,
