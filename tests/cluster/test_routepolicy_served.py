@@ -4,7 +4,7 @@ requests to a router pod's IP, which routes them to vLLM simulator pods of a Mod
 to a hosted-provider simulator pod.
 
 Everything runs inside the served cluster's network namespace (tests/support/netns.py); the
-pods that answer are simulators (kind/README.md, "Served clusters"). One stack per module; the
+pods that answer are simulators (kind/README.md, "Served pods"). One stack per module; the
 tests run in file order, each leaving the stack as the next expects it.
 """
 
