@@ -52,3 +52,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     funcargs = getattr(item, "funcargs", {})
     if report.failed and isinstance(funcargs.get("operator"), OperatorProcess):
         report.sections.append(("operator log (tail)", funcargs["operator"].log_tail(80)))
+
+
+@pytest.fixture(scope="module")
+def own_cluster() -> Iterator[LocalCluster]:
+    """A local control plane for one module alone (never a reused GPTOSS_TEST_CLUSTER): for tests
+    whose operator must be the only writer, or which count every write."""
+    try:
+        local = LocalCluster.start(reuse_env=False)
+    except ClusterStartError as e:
+        pytest.fail(f"the local control plane could not start:\n{e}", pytrace=False)
+    try:
+        yield local
+    finally:
+        local.stop()

@@ -6,10 +6,7 @@ of its own so no other object's writes mix in. ``-s`` prints the figure docs/fig
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from devtools.cluster import LocalCluster, condition, wait_for
 from devtools.operator_process import OperatorProcess, settle
@@ -24,16 +21,6 @@ CHILDREN = 7
 # of transitions someone may act on. A few, never one per watch event.
 MAX_STATUS_PATCHES = 4
 MAX_EVENTS = 2
-
-
-@pytest.fixture(scope="module")
-def own_cluster() -> Iterator[LocalCluster]:
-    # A cluster of its own: the session's operator would count (and make) writes of its own.
-    local = LocalCluster.start(reuse_env=False)
-    try:
-        yield local
-    finally:
-        local.stop()
 
 
 def test_writes_per_route_policy_from_creation_to_ready(own_cluster: LocalCluster, tmp_path: Path) -> None:
@@ -77,7 +64,10 @@ def test_writes_per_route_policy_from_creation_to_ready(own_cluster: LocalCluste
         assert applies == CHILDREN, delta
         assert delta.get(("RoutePolicy/status", "patch"), 0) <= MAX_STATUS_PATCHES, delta
         assert delta.get(("Event", "create"), 0) <= MAX_EVENTS, delta
-        others = {k for k in delta if k[1] != "apply"} - {("RoutePolicy/status", "patch"), ("Event", "create")}
+        others = {k for k in delta if k[1] != "apply"} - {
+            ("RoutePolicy/status", "patch"),
+            ("Event", "create"),
+        }
         assert not others, delta  # no deletes, no patches of anything but the policy's status
 
         # And nothing more while nothing changes.
