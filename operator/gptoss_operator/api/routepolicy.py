@@ -605,7 +605,7 @@ class BackendStatus(_Model):
     name: str = Field(description="The backend's name.")
     ready: bool = Field(description="True when the backend can take requests.")
     reason: str | None = Field(
-        default=None, description="CamelCase reason when not ready, e.g. SecretMissing."
+        default=None, description="CamelCase reason when not ready, e.g. SecretNotFound."
     )
     message: str | None = Field(default=None, description="Human-readable details when not ready.")
 
