@@ -11,7 +11,6 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +31,6 @@ CHART = REPO / "charts" / "gpt-oss-operator"
 SYSTEM_NS = "gptoss-system"
 # What kopf logs when the API server refuses it, and what our client raises.
 FORBIDDEN = ("APIForbiddenError", "403", "Forbidden")
-
-
-@pytest.fixture(scope="module")
-def own_cluster() -> Iterator[LocalCluster]:
-    # A cluster of its own: the chart's operator must be the only one reconciling.
-    local = LocalCluster.start(reuse_env=False)
-    try:
-        yield local
-    finally:
-        local.stop()
 
 
 def helm(cluster: LocalCluster, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
