@@ -100,11 +100,19 @@ class Api:
         r.raise_for_status()
         return True
 
-    def token(self, namespace: str, sa: str, audience: list[str], seconds: int) -> str:
+    def token(self, pod: Json, sa: str, audience: list[str], seconds: int) -> str:
+        namespace = pod["metadata"]["namespace"]
+        # Bound to the pod, as the kubelet asks for it: the token dies with the pod.
+        bound = {
+            "kind": "Pod",
+            "apiVersion": "v1",
+            "name": pod["metadata"]["name"],
+            "uid": pod["metadata"]["uid"],
+        }
         body = {
             "apiVersion": "authentication.k8s.io/v1",
             "kind": "TokenRequest",
-            "spec": {"audiences": audience, "expirationSeconds": seconds},
+            "spec": {"audiences": audience, "expirationSeconds": seconds, "boundObjectRef": bound},
         }
         r = self.http.post(f"/api/v1/namespaces/{namespace}/serviceaccounts/{sa}/token", json=body)
         r.raise_for_status()
@@ -338,18 +346,24 @@ def container_env(pod: Json, container: Json, objects: Objects) -> dict[str, str
 
 @dataclass
 class TokenCache:
-    """Service-account tokens by (namespace, account, audience), renewed at 80 % of their life."""
+    """Service-account tokens by (pod uid, account, audience), renewed at 80 % of their life.
+    Per pod, as the kubelet keeps them: a ServiceAccount deleted and created again under the
+    same name (a `helm test` hook's account, say) invalidates the old account's tokens."""
 
     tokens: dict[tuple[str, str, str], tuple[str, float]] = field(default_factory=dict)
 
-    def get(self, api: Api, namespace: str, sa: str, audience: str, seconds: int) -> str:
-        key = (namespace, sa, audience)
+    def get(self, api: Api, pod: Json, sa: str, audience: str, seconds: int) -> str:
+        key = (pod["metadata"]["uid"], sa, audience)
         hit = self.tokens.get(key)
         if hit is None or time.monotonic() > hit[1]:
-            token = api.token(namespace, sa, [audience] if audience else [], seconds)
+            token = api.token(pod, sa, [audience] if audience else [], seconds)
             hit = (token, time.monotonic() + 0.8 * seconds)
             self.tokens[key] = hit
         return hit[0]
+
+    def forget(self, pod_uid: str) -> None:
+        for key in [k for k in self.tokens if k[0] == pod_uid]:
+            del self.tokens[key]
 
 
 def keyed(data: dict[str, bytes], items: list[Json] | None, mode: int) -> dict[str, tuple[bytes, int]]:
@@ -388,7 +402,7 @@ def volume_files(
                 t = s["serviceAccountToken"]
                 sa = pod["spec"].get("serviceAccountName", "default")
                 token = tokens.get(
-                    api, pod["metadata"]["namespace"], sa, t.get("audience", ""),
+                    api, pod, sa, t.get("audience", ""),
                     int(t.get("expirationSeconds", TOKEN_SECONDS)),
                 )  # fmt: skip
                 files[t["path"]] = (token.encode(), mode)
@@ -870,6 +884,7 @@ class Runner:
             log(f"{w.key} ({pod_ref(w.pod)}): stopped ({why})")
             w.proc = None
         shutil.rmtree(w.pod_dir / "volumes", ignore_errors=True)
+        self.tokens.forget(w.pod["metadata"]["uid"])
         self.remove_unused_mountpoints(done=w)
 
     def stop_all(self) -> None:

@@ -149,11 +149,14 @@ def finished_pod(policy: str | None, *names: str) -> dict[str, Any]:
 
 
 def test_restart_policy_decides_which_exits_restart(pr: ModuleType) -> None:
-    assert pr.restarts("Always", 0) and pr.restarts("Always", 1)
+    assert pr.restarts("Always", 0)
+    assert pr.restarts("Always", 1)
     assert pr.restarts(None, 0)  # the API server defaults it to Always
-    assert pr.restarts("OnFailure", 1) and pr.restarts("OnFailure", -9)
+    assert pr.restarts("OnFailure", 1)
+    assert pr.restarts("OnFailure", -9)
     assert not pr.restarts("OnFailure", 0)
-    assert not pr.restarts("Never", 0) and not pr.restarts("Never", 2)
+    assert not pr.restarts("Never", 0)
+    assert not pr.restarts("Never", 2)
 
 
 def test_a_clean_exit_under_never_makes_the_pod_succeeded(pr: ModuleType) -> None:
@@ -163,8 +166,10 @@ def test_a_clean_exit_under_never_makes_the_pod_succeeded(pr: ModuleType) -> Non
     status = patch["status"]
     assert status["phase"] == "Succeeded"
     (cs,) = status["containerStatuses"]
-    assert cs["name"] == "check" and cs["image"] == "img/check"
-    assert cs["ready"] is False and cs["restartCount"] == 0
+    assert cs["name"] == "check"
+    assert cs["image"] == "img/check"
+    assert cs["ready"] is False
+    assert cs["restartCount"] == 0
     assert cs["state"] == {
         "terminated": {
             "exitCode": 0,
@@ -190,7 +195,9 @@ def test_a_failing_exit_under_never_makes_the_pod_failed_with_the_exit_code(pr: 
 
 def test_a_process_killed_by_a_signal_reports_128_plus_the_signal(pr: ModuleType) -> None:
     terminated = pr.Exit(-9, "a", "b").terminated()
-    assert terminated["exitCode"] == 137 and terminated["signal"] == 9 and terminated["reason"] == "Error"
+    assert terminated["exitCode"] == 137
+    assert terminated["signal"] == 9
+    assert terminated["reason"] == "Error"
 
 
 def test_on_failure_succeeds_after_restarts_and_reports_the_restart_count(pr: ModuleType) -> None:

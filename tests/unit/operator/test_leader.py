@@ -114,6 +114,5 @@ def test_a_restarted_process_of_the_same_pod_is_a_new_candidate(monkeypatch: pyt
     monkeypatch.setenv("POD_UID", "3f1c2b4a-0000-4000-8000-000000000001")
     first, second = leader.default_identity(), leader.default_identity()
     assert first != second
-    assert first.startswith("gptoss-operator-7d9f-abcde_") and second.startswith(
-        "gptoss-operator-7d9f-abcde_"
-    )
+    assert first.startswith("gptoss-operator-7d9f-abcde_")
+    assert second.startswith("gptoss-operator-7d9f-abcde_")
