@@ -100,8 +100,29 @@ def ready_count(cluster: LocalCluster, namespace: str) -> int:
     return sum(1 for md in items if (md.get("status") or {}).get("phase") == "Ready")
 
 
+def warm_ip_pool(cluster: LocalCluster) -> None:
+    """Give one pod an IP before the chart's two pods are scheduled together: kwok v0.8.0 makes
+    a CIDR's IP pool on first use with a load-then-store race (PodController.ipPool in
+    pkg/kwok/controllers/pod_controller.go), so two first pods handled at once can both get the
+    pool's first address, and the second operator process could not listen on it."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "ip-pool-warm-up"},
+        "spec": {"containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.10"}]},
+    }
+    cluster.apply(pod, "default")
+    wait_for(
+        lambda: cluster.get("pod", "ip-pool-warm-up", "-n", "default")["status"].get("podIP"),
+        timeout=30,
+        what="the warm-up pod's IP",
+    )
+    cluster.kubectl("delete", "pod", "ip-pool-warm-up", "-n", "default", "--wait=false")
+
+
 def test_two_replicas_fail_over_without_two_writers(served: LocalCluster) -> None:
     cluster = served
+    warm_ip_pool(cluster)
     sets = [a for s in (*PORTS, "replicaCount=2") for a in ("--set", s)]
     helm(cluster, "install", RELEASE, str(CHART), "-n", SYSTEM_NS, "--create-namespace", "--wait", *sets)
 
