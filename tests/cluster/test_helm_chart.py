@@ -65,7 +65,13 @@ def render(cluster: LocalCluster, *sets: str, chart: Path = CHART) -> list[dict[
 
 
 def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [d for d in docs if d["kind"] == kind]
+    """The release's own objects of ``kind``; not the `helm test` hook's (its pod's account and
+    Role exist only while `helm test` runs)."""
+    return [
+        d
+        for d in docs
+        if d["kind"] == kind and ((d["metadata"].get("annotations") or {}).get("helm.sh/hook") != "test")
+    ]
 
 
 def sa_kubeconfig(cluster: LocalCluster, namespace: str, sa: str, directory: Path) -> tuple[Path, Path]:
