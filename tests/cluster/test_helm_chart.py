@@ -174,6 +174,45 @@ def test_rbac_rules_are_the_documented_ones(own_cluster: LocalCluster) -> None:
     assert "--leader-elect" in args
 
 
+def test_the_helm_test_pod_runs_the_images_check_against_the_charts_own_objects(
+    own_cluster: LocalCluster,
+) -> None:
+    from gptoss_operator.commands import build_parser
+
+    docs = render(own_cluster, "replicaCount=2")
+    hooks = [d for d in docs if (d["metadata"].get("annotations") or {}).get("helm.sh/hook") == "test"]
+    (pod,) = [d for d in hooks if d["kind"] == "Pod"]
+    (container,) = pod["spec"]["containers"]
+    # The image's entrypoint is gptoss-operator (runtime-image/operator.Dockerfile), and the
+    # arguments are ones its check-operator subcommand accepts.
+    assert container["command"] == ["gptoss-operator"]
+    args = build_parser().parse_args(container["args"])
+    assert args.command == "check-operator"
+    (service,) = of_kind(docs, "Service")
+    assert args.service == service["metadata"]["name"]
+    assert args.namespace == SYSTEM_NS
+    assert args.port_name in [port["name"] for port in service["spec"]["ports"]]
+    (lease_role,) = of_kind(docs, "Role")
+    assert [[args.lease]] == [r["resourceNames"] for r in lease_role["rules"] if "resourceNames" in r]
+    # The metrics Service must not select the test pod itself.
+    selector = service["spec"]["selector"]
+    assert not selector.items() <= pod["metadata"]["labels"].items()
+    # Its account may list EndpointSlices and read that one Lease, nothing more.
+    (role,) = [d for d in hooks if d["kind"] == "Role"]
+    assert role["rules"] == [
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [args.lease],
+            "verbs": ["get"],
+        },
+    ]
+    (account,) = [d for d in hooks if d["kind"] == "ServiceAccount"]
+    assert pod["spec"]["serviceAccountName"] == account["metadata"]["name"]
+    assert pod["spec"]["restartPolicy"] == "Never"
+
+
 def test_namespaced_mode_renders_roles_only_for_namespaced_resources(own_cluster: LocalCluster) -> None:
     docs = render(own_cluster, "watchNamespaces={team-a,team-b}")
     roles = of_kind(docs, "Role")
