@@ -1,7 +1,10 @@
 """Argo CD support files, generated from the Lua health checks in deploy/argocd/health/.
 
-The Lua files are the one source; ``python -m devtools.argocd`` writes the two ways to ship
-them (a unit test fails when the committed files differ from what this renders):
+The Lua files are the one source. Argo CD runs each health check as one self-contained script
+(it cannot load another file), so the part both kinds share, health/common.lua, is put in front of
+each kind's check here: after the kind's leading comment, before its body. ``python -m
+devtools.argocd`` writes the two ways to ship the result (a unit test fails when the committed
+files differ from what this renders):
 
 - deploy/argocd/argocd-cm.yaml: the keys to merge into the ``argocd-cm`` ConfigMap;
 - deploy/argocd/values-argo-cd.yaml: the same keys as values of the argo-cd Helm chart
@@ -19,13 +22,23 @@ from pathlib import Path
 from devtools.cluster import REPO
 
 ARGOCD_DIR = REPO / "deploy" / "argocd"
+COMMON = ARGOCD_DIR / "health" / "common.lua"
 HEALTH_CHECKS = {
     "gptoss.dev_ModelDeployment": ARGOCD_DIR / "health" / "modeldeployment.lua",
     "gptoss.dev_RoutePolicy": ARGOCD_DIR / "health" / "routepolicy.lua",
 }
 CM_FILE = ARGOCD_DIR / "argocd-cm.yaml"
 VALUES_FILE = ARGOCD_DIR / "values-argo-cd.yaml"
-HEADER = "# Generated from deploy/argocd/health/*.lua by `python -m devtools.argocd`; do not edit.\n"
+HEADER = "# Generated from deploy/argocd/health/*.lua (common.lua + each kind) by `python -m devtools.argocd`; do not edit.\n"
+
+
+def health_script(check: Path) -> str:
+    """The complete Lua script of one kind: its leading comment, common.lua, then its body."""
+    lines = check.read_text().splitlines(keepends=True)
+    head = 0
+    while head < len(lines) and lines[head].startswith("--"):
+        head += 1
+    return "".join(lines[:head]) + COMMON.read_text() + "".join(lines[head:])
 
 
 def _block(text: str, indent: int) -> str:
@@ -37,7 +50,9 @@ def _keys(indent: int, quote: bool) -> str:
     out = ""
     for group_kind, path in HEALTH_CHECKS.items():
         key = f"resource.customizations.health.{group_kind}"
-        out += " " * indent + (f'"{key}"' if quote else key) + ": |\n" + _block(path.read_text(), indent + 2)
+        out += (
+            " " * indent + (f'"{key}"' if quote else key) + ": |\n" + _block(health_script(path), indent + 2)
+        )
     return out
 
 

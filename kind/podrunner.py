@@ -15,8 +15,11 @@ local), plays the kubelet's part for two kinds of containers:
   the kubelet's way: a timestamped directory, a ``..data`` symlink swapped atomically, and one
   symlink per key (kubernetes pkg/volume/util/atomic_writer.go).
 
-Other containers are left alone. A process that exits is restarted with a capped back-off
-(restartPolicy Always); one whose pod is deleted, stops Running or changes IP is stopped.
+Other containers are left alone. A process that exits is handled as the pod's restartPolicy
+says: restarted with a capped back-off (Always, and OnFailure after a non-zero exit), or left
+terminated; once every container of a pod has terminated for good, the pod's status is written
+the kubelet's way (phase Succeeded or Failed, containerStatuses[].state.terminated). A process
+whose pod is deleted, stops Running or changes IP is stopped.
 Logs: <state-dir>/logs/podrunner.log, and <state-dir>/pods/<namespace>_<pod>_<uid>/<container>.log.
 """
 
@@ -84,11 +87,32 @@ class Api:
         out: Json = r.json()
         return out
 
-    def token(self, namespace: str, sa: str, audience: list[str], seconds: int) -> str:
+    def patch_pod_status(self, namespace: str, name: str, patch: Json) -> bool:
+        """A strategic merge patch of the pod's status (as the kubelet sends it); False when the
+        pod is gone or is another pod of the same name (the uid precondition failed)."""
+        r = self.http.patch(
+            f"/api/v1/namespaces/{namespace}/pods/{name}/status",
+            content=json.dumps(patch),
+            headers={"Content-Type": "application/strategic-merge-patch+json"},
+        )
+        if r.status_code in (404, 409):
+            return False
+        r.raise_for_status()
+        return True
+
+    def token(self, pod: Json, sa: str, audience: list[str], seconds: int) -> str:
+        namespace = pod["metadata"]["namespace"]
+        # Bound to the pod, as the kubelet asks for it: the token dies with the pod.
+        bound = {
+            "kind": "Pod",
+            "apiVersion": "v1",
+            "name": pod["metadata"]["name"],
+            "uid": pod["metadata"]["uid"],
+        }
         body = {
             "apiVersion": "authentication.k8s.io/v1",
             "kind": "TokenRequest",
-            "spec": {"audiences": audience, "expirationSeconds": seconds},
+            "spec": {"audiences": audience, "expirationSeconds": seconds, "boundObjectRef": bound},
         }
         r = self.http.post(f"/api/v1/namespaces/{namespace}/serviceaccounts/{sa}/token", json=body)
         r.raise_for_status()
@@ -322,18 +346,24 @@ def container_env(pod: Json, container: Json, objects: Objects) -> dict[str, str
 
 @dataclass
 class TokenCache:
-    """Service-account tokens by (namespace, account, audience), renewed at 80 % of their life."""
+    """Service-account tokens by (pod uid, account, audience), renewed at 80 % of their life.
+    Per pod, as the kubelet keeps them: a ServiceAccount deleted and created again under the
+    same name (a `helm test` hook's account, say) invalidates the old account's tokens."""
 
     tokens: dict[tuple[str, str, str], tuple[str, float]] = field(default_factory=dict)
 
-    def get(self, api: Api, namespace: str, sa: str, audience: str, seconds: int) -> str:
-        key = (namespace, sa, audience)
+    def get(self, api: Api, pod: Json, sa: str, audience: str, seconds: int) -> str:
+        key = (pod["metadata"]["uid"], sa, audience)
         hit = self.tokens.get(key)
         if hit is None or time.monotonic() > hit[1]:
-            token = api.token(namespace, sa, [audience] if audience else [], seconds)
+            token = api.token(pod, sa, [audience] if audience else [], seconds)
             hit = (token, time.monotonic() + 0.8 * seconds)
             self.tokens[key] = hit
         return hit[0]
+
+    def forget(self, pod_uid: str) -> None:
+        for key in [k for k in self.tokens if k[0] == pod_uid]:
+            del self.tokens[key]
 
 
 def keyed(data: dict[str, bytes], items: list[Json] | None, mode: int) -> dict[str, tuple[bytes, int]]:
@@ -372,7 +402,7 @@ def volume_files(
                 t = s["serviceAccountToken"]
                 sa = pod["spec"].get("serviceAccountName", "default")
                 token = tokens.get(
-                    api, pod["metadata"]["namespace"], sa, t.get("audience", ""),
+                    api, pod, sa, t.get("audience", ""),
                     int(t.get("expirationSeconds", TOKEN_SECONDS)),
                 )  # fmt: skip
                 files[t["path"]] = (token.encode(), mode)
@@ -435,6 +465,92 @@ def atomic_write(target: Path, files: dict[str, tuple[bytes, int]]) -> None:
         shutil.rmtree(target / old, ignore_errors=True)
 
 
+# ---------------------------------------------------------------------------- pod lifecycle
+
+
+@dataclass(frozen=True)
+class Exit:
+    """How one container's process ended (what the kubelet keeps as ``state.terminated``)."""
+
+    code: int  # Popen's returncode: negative for a signal
+    started_at: str  # RFC 3339, seconds (as the kubelet writes container times)
+    finished_at: str
+
+    @property
+    def exit_code(self) -> int:
+        # A shell's (and containerd's) convention: killed by signal N is 128 + N.
+        return 128 - self.code if self.code < 0 else self.code
+
+    def terminated(self) -> Json:
+        # Reasons as the kubelet reports them for a process that exited by itself: "Completed"
+        # for 0, "Error" otherwise (OOMKilled and ContainerCannotRun need a runtime we lack).
+        out: Json = {
+            "exitCode": self.exit_code,
+            "reason": "Completed" if self.code == 0 else "Error",
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
+        }
+        if self.code < 0:
+            out["signal"] = -self.code
+        return out
+
+
+def restarts(restart_policy: str | None, code: int) -> bool:
+    """Whether the kubelet restarts a container that exited with ``code``
+    (pkg/kubelet/container ShouldContainerBeRestarted): Always always, OnFailure on non-zero."""
+    policy = restart_policy or "Always"
+    return policy == "Always" or (policy == "OnFailure" and code != 0)
+
+
+def rfc3339(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def terminal_status(
+    pod: Json, exits: dict[str, Exit], restart_counts: dict[str, int], now: str
+) -> Json | None:
+    """The status patch of a pod whose containers have all terminated for good, or None while
+    one still runs (or will be restarted, or is not run here at all).
+
+    As the kubelet's getPhase (pkg/kubelet/kubelet_pods.go): every container terminated ->
+    Succeeded when all exited 0, else Failed; and generatePodReadyCondition's Ready /
+    ContainersReady False with reason PodCompleted. ``metadata.uid`` makes the patch a
+    precondition, as the kubelet's status manager sends it: a new pod of the same name is
+    never touched.
+    """
+    containers = pod["spec"].get("containers", [])
+    if not containers or any(c["name"] not in exits for c in containers):
+        return None
+    policy = pod["spec"].get("restartPolicy") or "Always"
+    if any(restarts(policy, exits[c["name"]].code) for c in containers):
+        return None
+    failed = any(exits[c["name"]].code != 0 for c in containers)
+    statuses = [
+        {
+            "name": c["name"],
+            "image": c.get("image", ""),
+            "imageID": "",
+            "ready": False,
+            "started": False,
+            "restartCount": restart_counts.get(c["name"], 0),
+            "state": {"terminated": exits[c["name"]].terminated()},
+        }
+        for c in containers
+    ]
+    conditions = [
+        {"type": kind, "status": "False", "reason": "PodCompleted", "lastTransitionTime": now}
+        for kind in ("Ready", "ContainersReady")
+    ]
+    return {
+        "metadata": {"uid": pod["metadata"]["uid"]},
+        "status": {
+            "phase": "Failed" if failed else "Succeeded",
+            "conditions": conditions,
+            "containerStatuses": statuses,
+        },
+    }
+
+
 # ---------------------------------------------------------------------------- processes
 
 
@@ -448,9 +564,12 @@ class Worker:
     kind: str  # "vllm" | "project"
     pod_dir: Path
     proc: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
+    restarts: int = 0  # recent crashes, for the back-off
+    restart_count: int = 0  # every restart, as containerStatuses[].restartCount
     next_start: float = 0.0
     started_at: float = 0.0
+    started_wall: float = 0.0  # time.time() at start, for containerStatuses
+    exit: Exit | None = None  # terminated for good (restartPolicy Never / OnFailure)
     volume_digests: dict[str, str] = field(default_factory=dict)  # volume name -> content digest
     last_note: str | None = None
     mounts: list[tuple[Path, str, bool]] = field(default_factory=list)  # (source, mountPath, file)
@@ -485,6 +604,9 @@ class Runner:
         self.ignored: set[str] = set()
         self.created: list[Path] = []  # mount points this runner made on the host file system
         self.retiring: list[Worker] = []  # removed from workers, being stopped
+        # Pods whose terminal status this runner wrote: never started again, even while the
+        # watch still shows them Running.
+        self.completed: set[str] = set()
         self.api_port = httpx.URL(api.server).port or 443
 
     def on_kwok_node(self, pod: Json) -> bool:
@@ -514,7 +636,7 @@ class Runner:
     def reconcile(self, pods: list[Json]) -> None:
         wanted: dict[str, tuple[Json, Json, str]] = {}
         for pod in pods:
-            if not self.runnable(pod):
+            if pod["metadata"]["uid"] in self.completed or not self.runnable(pod):
                 continue
             for c in pod["spec"].get("containers", []):
                 key = f"{pod['metadata']['uid']}/{c['name']}"
@@ -545,17 +667,52 @@ class Runner:
                 w = self.workers[key] = Worker(key, pod, c, kind, pod_dir)
             w.pod = pod
             if w.proc is not None and w.proc.poll() is not None:
-                code = w.proc.returncode
-                w.proc = None
-                # As the kubelet, forget old crashes once a run lasted (it waits 10 min).
-                w.restarts = 1 if time.monotonic() - w.started_at > 60 else w.restarts + 1
-                # The kubelet's CrashLoopBackOff: 10 s doubling to 5 min; shorter here, a local
-                # process restarts in well under a second.
-                delay = min(10.0, 0.5 * 2 ** min(w.restarts, 5))
-                w.next_start = time.monotonic() + delay
-                log(f"{w.key} ({pod_ref(pod)}) exited with {code}; restart {w.restarts} in {delay:.1f}s")
-            if w.proc is None and time.monotonic() >= w.next_start:
+                self.exited(w, w.proc.returncode)
+            if w.proc is None and w.exit is None and time.monotonic() >= w.next_start:
                 self.start(w)
+        self.report_terminated(wanted)
+        present = {p["metadata"]["uid"] for p in pods}
+        self.completed &= present
+
+    def exited(self, w: Worker, code: int) -> None:
+        w.proc = None
+        policy = w.pod["spec"].get("restartPolicy") or "Always"
+        if not restarts(policy, code):
+            w.exit = Exit(code, rfc3339(w.started_wall), rfc3339(time.time()))
+            log(f"{w.key} ({pod_ref(w.pod)}) exited with {code}; not restarted (restartPolicy {policy})")
+            return
+        # As the kubelet, forget old crashes once a run lasted (it waits 10 min).
+        w.restarts = 1 if time.monotonic() - w.started_at > 60 else w.restarts + 1
+        w.restart_count += 1
+        # The kubelet's CrashLoopBackOff: 10 s doubling to 5 min; shorter here, a local
+        # process restarts in well under a second.
+        delay = min(10.0, 0.5 * 2 ** min(w.restarts, 5))
+        w.next_start = time.monotonic() + delay
+        log(f"{w.key} ({pod_ref(w.pod)}) exited with {code}; restart {w.restarts} in {delay:.1f}s")
+
+    def report_terminated(self, wanted: dict[str, tuple[Json, Json, str]]) -> None:
+        """Write the terminal status of each pod whose containers have all exited for good
+        (a failed write is retried on the next pass: the workers keep their exits)."""
+        by_pod: dict[str, list[Worker]] = {}
+        for key in wanted:
+            w = self.workers[key]
+            by_pod.setdefault(w.pod["metadata"]["uid"], []).append(w)
+        for uid, workers in by_pod.items():
+            if any(w.exit is None for w in workers):
+                continue
+            pod = workers[0].pod
+            patch = terminal_status(
+                pod,
+                {w.container["name"]: w.exit for w in workers if w.exit is not None},
+                {w.container["name"]: w.restart_count for w in workers},
+                rfc3339(time.time()),
+            )
+            if patch is None:
+                continue
+            written = self.api.patch_pod_status(pod["metadata"]["namespace"], pod["metadata"]["name"], patch)
+            self.completed.add(uid)
+            phase = patch["status"]["phase"]
+            log(f"{pod_ref(pod)}: {phase}" + ("" if written else " (not written: the pod is gone)"))
 
     def refresh_volumes(self) -> None:
         for w in self.workers.values():
@@ -635,6 +792,10 @@ class Runner:
                 # Listen on the pod's own IP (last --host wins in argparse): 0.0.0.0 would take
                 # the port on every pod IP of the namespace.
                 argv += ["--host", w.ip]
+            if len(argv) > 1 and argv[1] == "run":
+                # The same for the operator's /metrics and /healthz: two replicas (leader
+                # election) would otherwise both want 0.0.0.0:<port> of the one namespace.
+                argv += ["--metrics-address", w.ip, "--liveness-address", w.ip]
             argv = self.in_mount_namespace(w, argv)
         logf = w.log_path.open("ab")
         try:
@@ -645,6 +806,7 @@ class Runner:
         finally:
             logf.close()
         w.started_at = time.monotonic()
+        w.started_wall = time.time()
         log(f"{w.key} ({pod_ref(pod)} {w.ip}): started {w.kind} pid {w.proc.pid}: {shlex.join(argv[-12:])}")
 
     def in_mount_namespace(self, w: Worker, argv: list[str]) -> list[str]:
@@ -722,6 +884,7 @@ class Runner:
             log(f"{w.key} ({pod_ref(w.pod)}): stopped ({why})")
             w.proc = None
         shutil.rmtree(w.pod_dir / "volumes", ignore_errors=True)
+        self.tokens.forget(w.pod["metadata"]["uid"])
         self.remove_unused_mountpoints(done=w)
 
     def stop_all(self) -> None:

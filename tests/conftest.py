@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from devtools.cluster import ClusterStartError, LocalCluster
+from devtools.cluster import LocalCluster
+from tests.support.clusters import running_cluster
 
 CLUSTER_DIR = Path(__file__).parent / "cluster"
 
@@ -34,14 +35,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[LocalCluster]:
     """The real local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)."""
-    try:
-        local = LocalCluster.start()
-    except ClusterStartError as e:
-        pytest.fail(f"the local control plane could not start:\n{e}", pytrace=False)
-    try:
+    with running_cluster() as local:
         yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture

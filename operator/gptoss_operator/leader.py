@@ -128,10 +128,13 @@ def lease_body(
 
 
 def default_identity() -> str:
-    """Pod name and uid (downward API: POD_NAME, POD_UID), else hostname and a random uid: a
-    restarted container of the same pod is a new candidate, never mistaken for the old holder."""
+    """The pod's name (downward API: POD_NAME, else the hostname) and a uuid new to this process,
+    as controller-runtime builds it (``hostname + "_" + uuid``). Not the pod's uid: a container
+    the kubelet restarts in the same pod has the same pod uid, and would find the Lease still
+    naming "itself" and renew it at once, without waiting for it to expire; with a fresh uuid it
+    is a new candidate like any standby."""
     name = os.environ.get("POD_NAME") or socket.gethostname()
-    return f"{name}_{os.environ.get('POD_UID') or uuid.uuid4()}"
+    return f"{name}_{uuid.uuid4()}"
 
 
 def default_namespace() -> str:
@@ -276,7 +279,7 @@ class LeaderElector:
                 return
 
 
-async def serve_standby_health(port: int) -> web.AppRunner:
+async def serve_standby_health(address: str, port: int) -> web.AppRunner:
     """Answer /healthz while waiting for the Lease: a standby is alive, and kopf's own liveness
     endpoint only starts with kopf (after the Lease is held)."""
 
@@ -287,5 +290,5 @@ async def serve_standby_health(port: int) -> web.AppRunner:
     app.router.add_get("/healthz", healthz)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "0.0.0.0", port).start()
+    await web.TCPSite(runner, address, port).start()
     return runner

@@ -41,6 +41,13 @@ class OperatorMetrics:
         self.queue_depth = Gauge(
             "gptoss_operator_queue_depth", "ModelDeployments waiting to be reconciled", registry=self.registry
         )
+        # controller-runtime's leader_election_master_status, under this project's prefix: which
+        # replica writes, readable from each replica's own /metrics (the chart's `helm test`).
+        self.leader = Gauge(
+            "gptoss_operator_leader",
+            "1 while this process reconciles (it holds the leader-election Lease, or runs without one)",
+            registry=self.registry,
+        )
 
     def watch_objects(self, objects: ObjectsByKind) -> None:
         """Export gptoss_operator_objects / gptoss_operator_object_conditions from ``objects``."""

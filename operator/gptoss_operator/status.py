@@ -273,6 +273,29 @@ def _ready(o: Observation) -> JSON:
     return _cond(CONDITION_READY, False, "Starting", f"{ready}/{o.desired_replicas} replicas ready")
 
 
+def set_conditions(
+    previous: Sequence[JSON], current: Sequence[JSON], generation: int, now: str
+) -> list[JSON]:
+    """``current`` (type, status, reason, message) as stored conditions, for either kind.
+
+    Each gets ``observedGeneration``; ``lastTransitionTime`` is kept from the previous condition
+    of the same type while its status is unchanged and set to ``now`` otherwise (the semantics of
+    meta.SetStatusCondition in k8s.io/apimachinery/pkg/api/meta/conditions.go), so a change of
+    reason or message alone does not look like a transition.
+    """
+    before = {c.get("type"): c for c in previous}
+    out = []
+    for new in current:
+        cond = new | {"observedGeneration": generation}
+        old = before.get(cond["type"])
+        kept = (
+            old.get("lastTransitionTime") if old is not None and old.get("status") == cond["status"] else None
+        )
+        cond["lastTransitionTime"] = kept or now
+        out.append(cond)
+    return out
+
+
 def phase(conditions: dict[str, JSON], ready_replicas: int, pods: Sequence[PodState]) -> str:
     planned, weights = conditions[CONDITION_PLANNED], conditions[CONDITION_WEIGHTS_READY]
     ready, degraded = conditions[CONDITION_READY], conditions[CONDITION_DEGRADED]
@@ -323,14 +346,7 @@ def evaluate(o: Observation, previous: Sequence[JSON], now: str) -> JSON:
         CONDITION_READY: _ready(o),
         CONDITION_DEGRADED: degraded,
     }
-    before = {c.get("type"): c for c in previous}
-    conditions = []
-    for type_ in CONDITION_ORDER:
-        cond = new[type_] | {"observedGeneration": o.generation}
-        old = before.get(type_)
-        same = old is not None and old.get("status") == cond["status"] and old.get("lastTransitionTime")
-        cond["lastTransitionTime"] = old["lastTransitionTime"] if same and old else now
-        conditions.append(cond)
+    conditions = set_conditions(previous, [new[t] for t in CONDITION_ORDER], o.generation, now)
     d = o.deployment
     ready_replicas = d.ready_replicas if d else 0
     replicas = d.replicas if d else 0

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from devtools.cluster import ClusterStartError, LocalCluster
+from devtools.cluster import LocalCluster
 from devtools.operator_process import OperatorProcess
+from tests.support.clusters import running_cluster
 
 
 @pytest.fixture(scope="session")
@@ -27,14 +28,8 @@ def operator(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) ->
 def served_cluster() -> Iterator[LocalCluster]:
     """A served cluster (`kind/cluster up --serve`): in its own network namespace, with the pod
     runner making vLLM and gptoss-operator pods answer at their pod IPs."""
-    try:
-        local = LocalCluster.start(serve=True)
-    except ClusterStartError as e:
-        pytest.fail(f"the served local cluster could not start:\n{e}", pytrace=False)
-    try:
+    with running_cluster("the served local cluster", serve=True) as local:
         yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture
@@ -52,3 +47,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     funcargs = getattr(item, "funcargs", {})
     if report.failed and isinstance(funcargs.get("operator"), OperatorProcess):
         report.sections.append(("operator log (tail)", funcargs["operator"].log_tail(80)))
+
+
+@pytest.fixture(scope="module")
+def own_cluster() -> Iterator[LocalCluster]:
+    """A local control plane for one module alone (never a reused GPTOSS_TEST_CLUSTER): for tests
+    whose operator must be the only writer, or which count every write."""
+    with running_cluster(reuse_env=False) as local:
+        yield local

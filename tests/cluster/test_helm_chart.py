@@ -11,7 +11,6 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +31,6 @@ CHART = REPO / "charts" / "gpt-oss-operator"
 SYSTEM_NS = "gptoss-system"
 # What kopf logs when the API server refuses it, and what our client raises.
 FORBIDDEN = ("APIForbiddenError", "403", "Forbidden")
-
-
-@pytest.fixture(scope="module")
-def own_cluster() -> Iterator[LocalCluster]:
-    # A cluster of its own: the chart's operator must be the only one reconciling.
-    local = LocalCluster.start(reuse_env=False)
-    try:
-        yield local
-    finally:
-        local.stop()
 
 
 def helm(cluster: LocalCluster, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -65,7 +54,13 @@ def render(cluster: LocalCluster, *sets: str, chart: Path = CHART) -> list[dict[
 
 
 def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [d for d in docs if d["kind"] == kind]
+    """The release's own objects of ``kind``; not the `helm test` hook's (its pod's account and
+    Role exist only while `helm test` runs)."""
+    return [
+        d
+        for d in docs
+        if d["kind"] == kind and ((d["metadata"].get("annotations") or {}).get("helm.sh/hook") != "test")
+    ]
 
 
 def sa_kubeconfig(cluster: LocalCluster, namespace: str, sa: str, directory: Path) -> tuple[Path, Path]:
@@ -166,6 +161,45 @@ def test_rbac_rules_are_the_documented_ones(own_cluster: LocalCluster) -> None:
     assert lease_role["rules"] == rbac.leader_election_rules("gptoss-operator")
     args = of_kind(ha, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--leader-elect" in args
+
+
+def test_the_helm_test_pod_runs_the_images_check_against_the_charts_own_objects(
+    own_cluster: LocalCluster,
+) -> None:
+    from gptoss_operator.commands import build_parser
+
+    docs = render(own_cluster, "replicaCount=2")
+    hooks = [d for d in docs if (d["metadata"].get("annotations") or {}).get("helm.sh/hook") == "test"]
+    (pod,) = [d for d in hooks if d["kind"] == "Pod"]
+    (container,) = pod["spec"]["containers"]
+    # The image's entrypoint is gptoss-operator (runtime-image/operator.Dockerfile), and the
+    # arguments are ones its check-operator subcommand accepts.
+    assert container["command"] == ["gptoss-operator"]
+    args = build_parser().parse_args(container["args"])
+    assert args.command == "check-operator"
+    (service,) = of_kind(docs, "Service")
+    assert args.service == service["metadata"]["name"]
+    assert args.namespace == SYSTEM_NS
+    assert args.port_name in [port["name"] for port in service["spec"]["ports"]]
+    (lease_role,) = of_kind(docs, "Role")
+    assert [[args.lease]] == [r["resourceNames"] for r in lease_role["rules"] if "resourceNames" in r]
+    # The metrics Service must not select the test pod itself.
+    selector = service["spec"]["selector"]
+    assert not selector.items() <= pod["metadata"]["labels"].items()
+    # Its account may list EndpointSlices and read that one Lease, nothing more.
+    (role,) = [d for d in hooks if d["kind"] == "Role"]
+    assert role["rules"] == [
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [args.lease],
+            "verbs": ["get"],
+        },
+    ]
+    (account,) = [d for d in hooks if d["kind"] == "ServiceAccount"]
+    assert pod["spec"]["serviceAccountName"] == account["metadata"]["name"]
+    assert pod["spec"]["restartPolicy"] == "Never"
 
 
 def test_namespaced_mode_renders_roles_only_for_namespaced_resources(own_cluster: LocalCluster) -> None:

@@ -1,6 +1,7 @@
 """`helm install` on a served cluster: the chart's operator pod really runs (the pod runner
 starts it as a process with the pod's own service-account token, mounted where the kubelet
-mounts it) and reconciles ModelDeployments and RoutePolicies under exactly the chart's RBAC."""
+mounts it) and reconciles ModelDeployments and RoutePolicies under exactly the chart's RBAC;
+`helm test` passes on it, and fails once the operator is scaled to 0."""
 
 from __future__ import annotations
 
@@ -36,8 +37,8 @@ def served() -> Iterator[LocalCluster]:
         local.stop()
 
 
-def helm(cluster: LocalCluster, *args: str) -> str:
-    proc = subprocess.run(
+def run_helm(cluster: LocalCluster, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         cluster.command(str(cluster.bindir / "helm"), *args),
         capture_output=True,
         text=True,
@@ -45,8 +46,19 @@ def helm(cluster: LocalCluster, *args: str) -> str:
         check=False,
         timeout=300,
     )
+
+
+def helm(cluster: LocalCluster, *args: str) -> str:
+    proc = run_helm(cluster, *args)
     assert proc.returncode == 0, f"helm {' '.join(args)} failed: {proc.stderr.strip()}"
     return proc.stdout
+
+
+def ensure_installed(cluster: LocalCluster) -> None:
+    """The release of the first test, for tests that run alone (-k)."""
+    if run_helm(cluster, "status", RELEASE, "-n", SYSTEM_NS).returncode != 0:
+        sets = [a for s in PORTS for a in ("--set", s)]
+        helm(cluster, "install", RELEASE, str(CHART), "-n", SYSTEM_NS, "--create-namespace", "--wait", *sets)
 
 
 def operator_pod(cluster: LocalCluster) -> dict[str, Any]:
@@ -166,3 +178,68 @@ def test_helm_install_runs_the_operator_pod_under_the_charts_rbac(
     assert "Activity 'Controller._register.<locals>.login' succeeded" in log
     refused = [line for line in log.splitlines() if "403" in line or "Forbidden" in line]
     assert refused == []
+
+
+TEST_POD = f"{RELEASE}-gpt-oss-operator-test-metrics"
+
+
+def check_log(cluster: LocalCluster) -> str:
+    """What the latest `helm test` pod printed (the pod runner keeps its log after the pod goes)."""
+    logs = sorted(
+        (cluster.kubeconfig.parent / "pods").glob(f"{SYSTEM_NS}_{TEST_POD}_*/check.log"),
+        key=lambda p: p.stat().st_mtime,
+    )
+    return logs[-1].read_text(errors="replace") if logs else "(no log)"
+
+
+def operator_pods(cluster: LocalCluster) -> list[dict[str, Any]]:
+    selector = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/name=gpt-oss-operator"
+    return list(cluster.get("pods", "-n", SYSTEM_NS, "-l", selector)["items"])
+
+
+def test_helm_test_passes_on_a_running_operator(served: LocalCluster) -> None:
+    cluster = served
+    ensure_installed(cluster)
+    started = time.monotonic()
+    out = helm(cluster, "test", RELEASE, "-n", SYSTEM_NS, "--timeout=120s")
+    print(f"helm test (healthy operator): {time.monotonic() - started:.1f}s")
+    assert f"TEST SUITE:     {TEST_POD}" in out
+    assert "Phase:          Succeeded" in out
+    # It checked the one operator pod, which leads (no leader election with one replica).
+    (pod,) = [p for p in operator_pods(cluster) if p["status"].get("phase") == "Running"]
+    log = check_log(cluster)
+    assert (
+        f"ok: {pod['metadata']['name']} ({pod['status']['podIP']}:9401) answers /metrics as the leader" in log
+    )
+    # hook-delete-policy hook-succeeded: the pod runner's Succeeded let helm delete the pod.
+    assert cluster.kubectl("get", "pod", TEST_POD, "-n", SYSTEM_NS, check=False).returncode != 0
+
+
+def test_helm_test_fails_when_the_operator_is_down(served: LocalCluster) -> None:
+    cluster = served
+    ensure_installed(cluster)
+    deployment = f"deployment/{RELEASE}-gpt-oss-operator"
+    cluster.kubectl("scale", deployment, "-n", SYSTEM_NS, "--replicas=0")
+    try:
+        wait_for(lambda: not operator_pods(cluster), timeout=60, what="the operator pod to go")
+        started = time.monotonic()
+        proc = run_helm(cluster, "test", RELEASE, "-n", SYSTEM_NS, "--timeout=120s")
+        print(f"helm test (operator scaled to 0): {time.monotonic() - started:.1f}s, exit {proc.returncode}")
+        assert proc.returncode != 0, proc.stdout
+        assert "pod " + TEST_POD + " failed" in proc.stderr, proc.stderr
+        # The failed pod stays (hook-succeeded only), with the status a kubelet would write.
+        pod = cluster.get("pod", TEST_POD, "-n", SYSTEM_NS)
+        assert pod["status"]["phase"] == "Failed"
+        (status,) = pod["status"]["containerStatuses"]
+        terminated = status["state"]["terminated"]
+        assert (terminated["exitCode"], terminated["reason"]) == (1, "Error")
+        assert terminated["startedAt"] <= terminated["finishedAt"]
+        ready = [c for c in pod["status"]["conditions"] if c["type"] == "Ready"]
+        assert (ready[0]["status"], ready[0]["reason"]) == ("False", "PodCompleted")
+        assert "FAIL: the Service has no ready endpoint" in check_log(cluster)
+    finally:
+        cluster.kubectl("scale", deployment, "-n", SYSTEM_NS, "--replicas=1")
+        cluster.kubectl("rollout", "status", deployment, "-n", SYSTEM_NS, "--timeout=60s")
+    # Back up: the next run replaces the failed pod (before-hook-creation) and passes.
+    out = helm(cluster, "test", RELEASE, "-n", SYSTEM_NS, "--timeout=120s")
+    assert "Phase:          Succeeded" in out

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +20,6 @@ LEASE_NS = "kube-system"
 # What the default node pools hold, one GPU each: 2x8 H100, 8 H200, 2x8 A100-80GB, 4 L4.
 GPUS = ("H100-80GB",) * 14 + ("H200",) * 8 + ("A100-80GB",) * 14 + ("L4",) * 4
 BATCH = len(GPUS)
-
-
-@pytest.fixture(scope="module")
-def own_cluster() -> Iterator[LocalCluster]:
-    # A cluster of its own: the session's operator would be a third writer.
-    local = LocalCluster.start(reuse_env=False)
-    try:
-        yield local
-    finally:
-        local.stop()
 
 
 def candidate(cluster: LocalCluster, tmp_path: Path, name: str, lease: str) -> OperatorProcess:

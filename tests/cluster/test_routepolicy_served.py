@@ -4,7 +4,7 @@ requests to a router pod's IP, which routes them to vLLM simulator pods of a Mod
 to a hosted-provider simulator pod.
 
 Everything runs inside the served cluster's network namespace (tests/support/netns.py); the
-pods that answer are simulators (kind/README.md, "Served clusters"). One stack per module; the
+pods that answer are simulators (kind/README.md, "Served pods"). One stack per module; the
 tests run in file order, each leaving the stack as the next expects it.
 """
 
@@ -23,6 +23,7 @@ import openai
 import pytest
 
 from devtools.cluster import REPO, LocalCluster, condition, wait_for
+from devtools.hosted_provider import api_key_secret, hosted_provider_pod
 from tests.support.netns import http, in_netns
 from tests.support.routepolicies import route_policy
 
@@ -30,6 +31,7 @@ MD = "oss-120b"
 MODEL = "gpt-oss-120b"
 PROVIDER_MODEL = "openai/gpt-oss-120b"
 PROVIDER_PORT = 8443
+SECRET = "provider-key"  # the name tests/support/routepolicies.py gives the hosted backend's Secret
 SERVER_PODS = f"app.kubernetes.io/instance={MD},app.kubernetes.io/component=server"
 ROUTER_PODS = "app.kubernetes.io/instance=chat,app.kubernetes.io/component=router"
 RESTRICTED = {"x-data-class": "restricted"}
@@ -162,47 +164,6 @@ def _install_operator(cluster: LocalCluster, namespace: str) -> None:
     )  # fmt: skip
 
 
-def _provider(key_dir: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "provider", "labels": {"pod": "provider"}},
-        "spec": {
-            "containers": [
-                {
-                    "name": "provider",
-                    "image": "python:3.11-slim",
-                    "command": [
-                        "python",
-                        "-m",
-                        "gptoss_operator.simulators.hosted",
-                        "--host",
-                        "$(POD_IP)",
-                        "--port",
-                        str(PROVIDER_PORT),
-                        "--model",
-                        PROVIDER_MODEL,
-                        "--api-key-file",
-                        f"{key_dir}/apiKey",
-                    ],
-                    "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
-                    "volumeMounts": [{"name": "key", "mountPath": key_dir, "readOnly": True}],
-                }
-            ],
-            "volumes": [{"name": "key", "secret": {"secretName": "provider-key"}}],
-        },
-    }
-
-
-def _secret(key: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "provider-key"},
-        "stringData": {"apiKey": key},
-    }
-
-
 @pytest.fixture(scope="module")
 def stack(served_cluster: LocalCluster) -> Iterator[Stack]:
     cluster = served_cluster
@@ -213,7 +174,13 @@ def stack(served_cluster: LocalCluster) -> Iterator[Stack]:
     for crd in ("modeldeployments.gptoss.dev", "routepolicies.gptoss.dev"):
         cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd}")
     key = f"sk-test-{uuid.uuid4().hex}"
-    cluster.apply([_secret(key), _provider("/var/run/secrets/provider")], ns)
+    cluster.apply(
+        [
+            api_key_secret(SECRET, key),
+            hosted_provider_pod(model=PROVIDER_MODEL, secret=SECRET, port=PROVIDER_PORT),
+        ],
+        ns,
+    )
     _install_operator(cluster, ns)
     cluster.apply(
         {
@@ -317,7 +284,7 @@ def test_a_rotated_secret_is_used_by_the_running_router(stack: Stack) -> None:
     new_key = f"sk-test-{uuid.uuid4().hex}"
     routers = {p["metadata"]["name"] for p in stack.pods(ROUTER_PODS)}
     http(stack.netns, "POST", stack.provider + "/admin/config", json={"require_key": new_key})
-    stack.cluster.apply(_secret(new_key), stack.namespace)
+    stack.cluster.apply(api_key_secret(SECRET, new_key), stack.namespace)
     started = time.monotonic()
 
     def rotated() -> bool | None:
@@ -333,12 +300,12 @@ def test_a_rotated_secret_is_used_by_the_running_router(stack: Stack) -> None:
 def test_a_missing_secret_is_reported_and_fixed_by_creating_it(stack: Stack) -> None:
     stack.cluster.kubectl("scale", "modeldeployment", MD, "-n", stack.namespace, "--replicas=1")
     stack.wait_rp("Degraded", "False", "AsExpected", timeout=60)
-    stack.cluster.kubectl("delete", "secret", "provider-key", "-n", stack.namespace)
+    stack.cluster.kubectl("delete", "secret", SECRET, "-n", stack.namespace)
     rp = stack.wait_rp("Degraded", "True", "SecretNotFound", timeout=30)
     hosted = next(b for b in rp["status"]["backends"] if b["name"] == "hosted")
     assert (hosted["ready"], hosted["reason"]) == (False, "SecretNotFound")
     stack.wait_rp("Ready", "True", "Serving")  # the route still has its in-cluster backend
-    stack.cluster.apply(_secret(stack.key), stack.namespace)
+    stack.cluster.apply(api_key_secret(SECRET, stack.key), stack.namespace)
     stack.wait_rp("Degraded", "False", "AsExpected", timeout=30)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from devtools.cluster import CLUSTER_SCRIPT, REPO, LocalCluster, wait_for
+from devtools.hosted_provider import api_key_secret, hosted_provider_pod
 from tests.support.netns import http, port_open
 
 POD_CIDR = ipaddress.ip_network("10.0.0.0/16")  # kind/cluster.py POD_CIDR
@@ -389,43 +390,8 @@ def test_router_pod_reaches_a_hosted_provider_pod_with_the_secret_key(
     secret_mount = {"name": "provider-key", "mountPath": key_dir, "readOnly": True}
     served_cluster.apply(
         [
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": "provider"},
-                "stringData": {"apiKey": key},
-            },
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": "provider", "labels": {"pod": "provider"}},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "provider",
-                            "image": "python:3.11-slim",
-                            "command": [
-                                "python",
-                                "-m",
-                                "gptoss_operator.simulators.hosted",
-                                "--host",
-                                "$(POD_IP)",
-                                "--port",
-                                "8443",
-                                "--model",
-                                "openai/gpt-oss-20b",
-                                "--api-key-file",
-                                f"{key_dir}/apiKey",
-                            ],
-                            "env": [
-                                {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
-                            ],
-                            "volumeMounts": [secret_mount],
-                        }
-                    ],
-                    "volumes": [secret_volume],
-                },
-            },
+            api_key_secret("provider", key),
+            hosted_provider_pod(model="openai/gpt-oss-20b", secret="provider", key_dir=key_dir),
         ],
         ns,
     )

@@ -43,9 +43,18 @@ def wait_condition(
 
 
 def wait_ready(cluster: LocalCluster, namespace: str, name: str, timeout: float = 90) -> dict[str, Any]:
-    md = wait_condition(cluster, namespace, name, "Ready", "True", "Serving", timeout)
-    assert md["status"]["phase"] == "Ready"
-    return md
+    """Ready=True (Serving) and phase Ready: the phase also needs Degraded gone, which can lag the
+    Ready condition by one status write (e.g. a reverted hand edit whose extra pod still waits)."""
+
+    def check() -> dict[str, Any] | None:
+        md = get_md(cluster, namespace, name)
+        ready = condition(md, "Ready") or {}
+        assert (ready.get("status"), ready.get("reason")) == ("True", "Serving"), f"Ready: {ready}"
+        assert md["status"].get("phase") == "Ready", f"phase is {md['status'].get('phase')}"
+        return md
+
+    result: dict[str, Any] = wait_for(check, timeout=timeout, what=f"{name} Ready (condition and phase)")
+    return result
 
 
 def vllm_container(deployment: dict[str, Any]) -> dict[str, Any]:

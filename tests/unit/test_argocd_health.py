@@ -9,13 +9,24 @@ the same for objects the running operator reconciled.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from devtools.argocd import CM_FILE, VALUES_FILE, build_argocd, health, render_cm, render_values
+from devtools.argocd import (
+    CM_FILE,
+    COMMON,
+    HEALTH_CHECKS,
+    VALUES_FILE,
+    build_argocd,
+    health,
+    health_script,
+    render_cm,
+    render_values,
+)
 from gptoss_operator.status import FAILING_WAIT_REASONS
 
 Fixture = tuple[str, dict[str, Any], str, str]  # id, object, expected status, message part
@@ -372,13 +383,15 @@ def test_fixtures_cover_every_documented_reason() -> None:
 def test_shipped_config_is_generated_from_the_lua() -> None:
     assert CM_FILE.read_text() == render_cm(), "run: python -m devtools.argocd"
     assert VALUES_FILE.read_text() == render_values(), "run: python -m devtools.argocd"
-    cm = yaml.safe_load(CM_FILE.read_text())
-    values = yaml.safe_load(VALUES_FILE.read_text())
-    assert cm["data"] == values["configs"]["cm"]
-    assert set(cm["data"]) == {
-        "resource.customizations.health.gptoss.dev_ModelDeployment",
-        "resource.customizations.health.gptoss.dev_RoutePolicy",
-    }
+
+
+@pytest.mark.parametrize("check", sorted(HEALTH_CHECKS.values()), ids=lambda p: p.name)
+def test_each_check_is_its_comment_then_the_shared_part_then_its_body(check: Path) -> None:
+    text, common = check.read_text(), COMMON.read_text()
+    comment = "".join(itertools.takewhile(lambda line: line.startswith("--"), text.splitlines(True)))
+    assert comment.startswith("-- Argo CD health of a gptoss.dev")
+    assert health_script(check) == comment + common + text[len(comment) :]
+    assert "local function" not in text  # the helpers live in common.lua only
 
 
 @pytest.mark.parametrize(

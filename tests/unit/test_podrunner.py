@@ -139,3 +139,104 @@ def test_a_volume_over_the_checkouts_directory_does_not_hide_the_checkout(
     out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
     assert out.returncode == 0, out.stderr
     assert out.stdout == "checkoutvolume"
+
+
+def test_service_account_tokens_are_bound_to_and_cached_per_pod(pr: ModuleType) -> None:
+    # A token cached per (namespace, account) outlived a deleted and re-created ServiceAccount
+    # of the same name: the new pod got the old token and the API server answered 401.
+    requests: list[tuple[str, str, str]] = []
+
+    class Api:
+        def token(self, pod: Any, sa: str, audience: list[str], seconds: int) -> str:
+            requests.append((pod["metadata"]["namespace"], sa, pod["metadata"]["uid"]))
+            return f"token-{len(requests)}"
+
+    def pod_uid(uid: str) -> dict[str, Any]:
+        return {"metadata": {"name": "router", "namespace": "llm", "uid": uid}, "spec": {}}
+
+    cache = pr.TokenCache()
+    first = cache.get(Api(), pod_uid("a"), "chat-router", "", 3600)
+    assert cache.get(Api(), pod_uid("a"), "chat-router", "", 3600) == first  # reused while fresh
+    assert cache.get(Api(), pod_uid("b"), "chat-router", "", 3600) != first  # a new pod: a new token
+    assert requests == [("llm", "chat-router", "a"), ("llm", "chat-router", "b")]
+    cache.forget("a")
+    assert [k[0] for k in cache.tokens] == ["b"]
+
+
+def finished_pod(policy: str | None, *names: str) -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": [{"name": n, "image": f"img/{n}"} for n in names]}
+    if policy is not None:
+        spec["restartPolicy"] = policy
+    return {"metadata": {"name": "p", "namespace": "ns", "uid": "u-1"}, "spec": spec, "status": {}}
+
+
+def test_restart_policy_decides_which_exits_restart(pr: ModuleType) -> None:
+    assert pr.restarts("Always", 0)
+    assert pr.restarts("Always", 1)
+    assert pr.restarts(None, 0)  # the API server defaults it to Always
+    assert pr.restarts("OnFailure", 1)
+    assert pr.restarts("OnFailure", -9)
+    assert not pr.restarts("OnFailure", 0)
+    assert not pr.restarts("Never", 0)
+    assert not pr.restarts("Never", 2)
+
+
+def test_a_clean_exit_under_never_makes_the_pod_succeeded(pr: ModuleType) -> None:
+    exit_ = pr.Exit(0, "2026-01-02T03:04:05Z", "2026-01-02T03:04:07Z")
+    patch = pr.terminal_status(finished_pod("Never", "check"), {"check": exit_}, {}, "2026-01-02T03:04:08Z")
+    assert patch["metadata"] == {"uid": "u-1"}  # the kubelet's uid precondition
+    status = patch["status"]
+    assert status["phase"] == "Succeeded"
+    (cs,) = status["containerStatuses"]
+    assert cs["name"] == "check"
+    assert cs["image"] == "img/check"
+    assert cs["ready"] is False
+    assert cs["restartCount"] == 0
+    assert cs["state"] == {
+        "terminated": {
+            "exitCode": 0,
+            "reason": "Completed",
+            "startedAt": "2026-01-02T03:04:05Z",
+            "finishedAt": "2026-01-02T03:04:07Z",
+        }
+    }
+    assert {(c["type"], c["status"], c["reason"]) for c in status["conditions"]} == {
+        ("Ready", "False", "PodCompleted"),
+        ("ContainersReady", "False", "PodCompleted"),
+    }
+
+
+def test_a_failing_exit_under_never_makes_the_pod_failed_with_the_exit_code(pr: ModuleType) -> None:
+    status = pr.terminal_status(finished_pod("Never", "check"), {"check": pr.Exit(3, "a", "b")}, {}, "c")[
+        "status"
+    ]
+    assert status["phase"] == "Failed"
+    assert status["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 3
+    assert status["containerStatuses"][0]["state"]["terminated"]["reason"] == "Error"
+
+
+def test_a_process_killed_by_a_signal_reports_128_plus_the_signal(pr: ModuleType) -> None:
+    terminated = pr.Exit(-9, "a", "b").terminated()
+    assert terminated["exitCode"] == 137
+    assert terminated["signal"] == 9
+    assert terminated["reason"] == "Error"
+
+
+def test_on_failure_succeeds_after_restarts_and_reports_the_restart_count(pr: ModuleType) -> None:
+    pod = finished_pod("OnFailure", "job")
+    status = pr.terminal_status(pod, {"job": pr.Exit(0, "a", "b")}, {"job": 2}, "c")["status"]
+    assert status["phase"] == "Succeeded"
+    assert status["containerStatuses"][0]["restartCount"] == 2
+    # A failed exit under OnFailure is restarted: not terminal.
+    assert pr.terminal_status(pod, {"job": pr.Exit(1, "a", "b")}, {}, "c") is None
+
+
+def test_always_never_ends_and_a_pod_waits_for_every_container(pr: ModuleType) -> None:
+    assert pr.terminal_status(finished_pod("Always", "x"), {"x": pr.Exit(0, "a", "b")}, {}, "c") is None
+    assert pr.terminal_status(finished_pod(None, "x"), {"x": pr.Exit(0, "a", "b")}, {}, "c") is None
+    two = finished_pod("Never", "x", "y")
+    assert pr.terminal_status(two, {"x": pr.Exit(0, "a", "b")}, {}, "c") is None  # y still runs
+    both = {"x": pr.Exit(0, "a", "b"), "y": pr.Exit(1, "a", "b")}
+    status = pr.terminal_status(two, both, {}, "c")["status"]
+    assert status["phase"] == "Failed"  # one failed container fails the pod
+    assert [c["state"]["terminated"]["reason"] for c in status["containerStatuses"]] == ["Completed", "Error"]

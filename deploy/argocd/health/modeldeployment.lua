@@ -1,40 +1,7 @@
 -- Argo CD health of a gptoss.dev ModelDeployment (docs/gitops.md). Reads only the status the
 -- operator writes: observedGeneration, phase and the conditions Planned, WeightsReady,
 -- Progressing, Ready and Degraded (docs/api.md).
-local hs = {}
-
-local function condition(conditions, type_)
-  for _, c in ipairs(conditions) do
-    if c.type == type_ then
-      return c
-    end
-  end
-  return nil
-end
-
-local function describe(c)
-  if c == nil then
-    return ""
-  end
-  if c.message ~= nil and c.message ~= "" then
-    return c.reason .. ": " .. c.message
-  end
-  return c.reason or ""
-end
-
-local status = obj.status
-if status == nil or status.conditions == nil then
-  hs.status = "Progressing"
-  hs.message = "Waiting for the operator to report status"
-  return hs
-end
-
-local generation = obj.metadata.generation or 0
-if status.observedGeneration == nil or status.observedGeneration < generation then
-  hs.status = "Progressing"
-  hs.message = "Waiting for the operator to observe generation " .. generation
-  return hs
-end
+-- The shared part comes first: common.lua (hs, status, condition, describe).
 
 local conditions = status.conditions
 local planned = condition(conditions, "Planned")

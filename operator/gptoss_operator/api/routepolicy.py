@@ -31,7 +31,7 @@ from pydantic.alias_generators import to_camel
 
 from gptoss_operator.api.durations import DURATION_MAX_LENGTH, duration_rule, duration_seconds
 from gptoss_operator.api.routing_names import FallbackTrigger, FlavorName, ResidencyScope
-from gptoss_operator.api.v1alpha1 import API_VERSION, ConditionStatus, ready_text
+from gptoss_operator.api.v1alpha1 import API_VERSION, Condition, ready_text
 
 KIND: Final = "RoutePolicy"
 PLURAL: Final = "routepolicies"
@@ -598,25 +598,6 @@ class RoutePolicySpec(_Model):
         return self
 
 
-class RoutePolicyCondition(_Model):
-    """A metav1-style condition. lastTransitionTime changes only when status flips."""
-
-    type: str = Field(description="Condition type: Ready or Degraded.")
-    status: ConditionStatus = Field(description="True, False or Unknown.")
-    reason: str = Field(
-        default="", description="CamelCase reason for the last transition, e.g. SecretMissing."
-    )
-    message: str = Field(default="", description="Human-readable details.")
-    observed_generation: int | None = Field(
-        default=None, description="metadata.generation the condition was computed from."
-    )
-    last_transition_time: str | None = Field(
-        default=None,
-        description="When status last changed (RFC 3339).",
-        json_schema_extra={"format": "date-time"},
-    )
-
-
 class BackendStatus(_Model):
     """Whether one backend of one route can take requests."""
 
@@ -624,7 +605,7 @@ class BackendStatus(_Model):
     name: str = Field(description="The backend's name.")
     ready: bool = Field(description="True when the backend can take requests.")
     reason: str | None = Field(
-        default=None, description="CamelCase reason when not ready, e.g. SecretMissing."
+        default=None, description="CamelCase reason when not ready, e.g. SecretNotFound."
     )
     message: str | None = Field(default=None, description="Human-readable details when not ready.")
 
@@ -635,7 +616,7 @@ class RoutePolicyStatus(_Model):
     observed_generation: int | None = Field(
         default=None, description="metadata.generation the status reflects."
     )
-    conditions: list[RoutePolicyCondition] = Field(
+    conditions: list[Condition] = Field(
         default_factory=list,
         description="Ready, Degraded.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},

@@ -344,12 +344,16 @@ class ModelDeploymentSpec(_Model):
 
 
 class Condition(_Model):
-    """A metav1-style condition. lastTransitionTime changes only when status flips."""
+    """A metav1-style condition, for both kinds. lastTransitionTime changes only when status flips."""
 
-    type: str = Field(description="Condition type: Planned, WeightsReady, Progressing, Ready or Degraded.")
+    type: str = Field(
+        description="Condition type: Planned, WeightsReady, Progressing, Ready or Degraded (ModelDeployment); "
+        "Ready or Degraded (RoutePolicy)."
+    )
     status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: str = Field(
-        default="", description="CamelCase reason for the last transition, e.g. InsufficientGPUMemory."
+        default="",
+        description="CamelCase reason for the last transition, e.g. InsufficientGPUMemory or SecretNotFound.",
     )
     message: str = Field(default="", description="Human-readable details.")
     observed_generation: int | None = Field(

@@ -20,6 +20,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("gptoss_operator.commands.plan", "Print the GPU/vLLM plan for a spec (no cluster needed)"),
     "crds": ("gptoss_operator.commands.crds", "Print the CRDs (or write them into a directory)"),
     "router": ("gptoss_operator.commands.router", "Run the OpenAI-compatible hybrid router"),
+    "check-operator": (
+        "gptoss_operator.commands.check_operator",
+        "Check that the installed operator answers and exactly one replica leads (helm test)",
+    ),
 }
 
 

@@ -6,9 +6,12 @@ import argparse
 import socket
 import sys
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gptoss_operator.settings import OperatorSettings
+
+if TYPE_CHECKING:
+    from gptoss_operator.metrics import OperatorMetrics
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -127,11 +130,15 @@ def run(args: argparse.Namespace) -> int:
         namespaces=list(settings.namespaces),
         liveness_endpoint=f"http://{host}:{args.liveness_port}/healthz" if args.liveness_port else None,
     )
-    asyncio.run(_elected(args, operator) if args.leader_elect else operator)
+    if not args.leader_elect:
+        metrics.leader.set(1)
+    asyncio.run(_elected(args, operator, metrics) if args.leader_elect else operator)
     return 0
 
 
-async def _elected(args: argparse.Namespace, operator: Coroutine[Any, Any, None]) -> None:
+async def _elected(
+    args: argparse.Namespace, operator: Coroutine[Any, Any, None], metrics: OperatorMetrics
+) -> None:
     """Wait for the Lease (answering /healthz meanwhile), then run kopf while renewing it."""
     import asyncio
 
@@ -147,12 +154,17 @@ async def _elected(args: argparse.Namespace, operator: Coroutine[Any, Any, None]
         namespace=args.leader_elect_namespace or leader.default_namespace(),
         identity=leader.default_identity(),
     )
-    health = await leader.serve_standby_health(args.liveness_port) if args.liveness_port else None
+    health = (
+        await leader.serve_standby_health(args.liveness_address, args.liveness_port)
+        if args.liveness_port
+        else None
+    )
     try:
         await elector.acquire()
     finally:
         if health is not None:
             await health.cleanup()  # kopf serves /healthz on that port from now on
+    metrics.leader.set(1)  # the process exits when it loses the Lease: never reset
     renewing = asyncio.create_task(elector.renew_forever())
     try:
         await operator

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from gptoss_operator import leader
 from gptoss_operator.leader import Action, LeaderElector, decide, lease_body
 
 ME = "operator-a_1111"
@@ -104,3 +105,14 @@ def test_a_new_lease_starts_at_zero_transitions() -> None:
 def test_timings_must_leave_the_holder_time_to_give_up_first() -> None:
     with pytest.raises(ValueError, match="retry period < renew deadline < lease duration"):
         LeaderElector(None, name="l", namespace="ops", identity=ME, renew_deadline=15)  # type: ignore[arg-type]
+
+
+def test_a_restarted_process_of_the_same_pod_is_a_new_candidate(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A kubelet restart keeps the pod's name and uid: an identity made of them alone would let
+    # the restarted container find the Lease naming "itself" and renew it without waiting.
+    monkeypatch.setenv("POD_NAME", "gptoss-operator-7d9f-abcde")
+    monkeypatch.setenv("POD_UID", "3f1c2b4a-0000-4000-8000-000000000001")
+    first, second = leader.default_identity(), leader.default_identity()
+    assert first != second
+    assert first.startswith("gptoss-operator-7d9f-abcde_")
+    assert second.startswith("gptoss-operator-7d9f-abcde_")

@@ -240,3 +240,14 @@ def test_a_failed_write_is_reported() -> None:
     degraded = next(c for c in failed.patch["conditions"] if c["type"] == "Degraded")
     assert (degraded["status"], degraded["reason"]) == ("True", "ApplyFailed")
     assert "roles is forbidden" in degraded["message"]
+
+
+def test_transition_times_move_only_with_the_status() -> None:
+    later = "2026-01-02T00:00:00Z"
+    children = converged(decide(gathered(body()), SETTINGS, NOW))
+    serving = decide(gathered(body(), children=children), SETTINGS, NOW)
+    status = {k: v for k, v in patch(serving).items() if v is not None}
+    # The secret goes missing: Degraded flips (new time), Ready stays True (time kept).
+    missing = decide(gathered(body(status=status), children=children, secrets={}), SETTINGS, later)
+    times = {c["type"]: c["lastTransitionTime"] for c in patch(missing)["conditions"]}
+    assert times == {"Ready": NOW, "Degraded": later}

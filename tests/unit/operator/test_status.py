@@ -10,7 +10,7 @@ import pytest
 from gptoss_operator.api.v1alpha1 import ModelDeploymentSpec, ModelDeploymentStatus, Plan
 from gptoss_operator.observed import DeploymentState, JobState, PodState
 from gptoss_operator.planning import plan_deployment
-from gptoss_operator.status import Event, Observation, evaluate, phase, transitions
+from gptoss_operator.status import Event, Observation, evaluate, phase, set_conditions, transitions
 
 EARLIER = "2025-01-01T00:00:00Z"
 NOW = "2025-01-02T03:04:05Z"
@@ -486,3 +486,41 @@ class TestTransitions:
     def test_ready_lost_is_normal(self):
         events = self.events(observe(), observe(deployment=rollout(ready=0, available=0)))
         assert events == [Event("Normal", "Starting", "Ready: 0/1 replicas ready")]
+
+
+class TestSetConditions:
+    """The one merge both kinds use (ModelDeployment here, RoutePolicy in its decide)."""
+
+    def cond(self, type_: str, status: str, reason: str = "R", message: str = "") -> dict[str, Any]:
+        return {"type": type_, "status": status, "reason": reason, "message": message}
+
+    def test_new_conditions_are_stamped_now_with_the_generation(self):
+        out = set_conditions([], [self.cond("Ready", "False")], 3, NOW)
+        assert out == [self.cond("Ready", "False") | {"observedGeneration": 3, "lastTransitionTime": NOW}]
+
+    def test_time_is_kept_while_the_status_is_unchanged_even_if_the_reason_changes(self):
+        previous = set_conditions([], [self.cond("Ready", "True", "A", "a")], 1, EARLIER)
+        (out,) = set_conditions(previous, [self.cond("Ready", "True", "B", "b")], 2, NOW)
+        assert (out["reason"], out["message"], out["observedGeneration"]) == ("B", "b", 2)
+        assert out["lastTransitionTime"] == EARLIER
+
+    def test_time_moves_when_the_status_flips(self):
+        previous = set_conditions(
+            [], [self.cond("Ready", "True"), self.cond("Degraded", "False")], 1, EARLIER
+        )
+        out = set_conditions(previous, [self.cond("Ready", "False"), self.cond("Degraded", "False")], 1, NOW)
+        assert [c["lastTransitionTime"] for c in out] == [NOW, EARLIER]
+
+    def test_a_previous_condition_without_a_time_gets_now(self):
+        (out,) = set_conditions([self.cond("Ready", "True")], [self.cond("Ready", "True")], 1, NOW)
+        assert out["lastTransitionTime"] == NOW
+
+    def test_order_is_the_callers_and_stale_types_are_dropped(self):
+        previous = set_conditions([], [self.cond("Gone", "True"), self.cond("Ready", "True")], 1, EARLIER)
+        out = set_conditions(previous, [self.cond("Degraded", "False"), self.cond("Ready", "True")], 1, NOW)
+        assert [(c["type"], c["lastTransitionTime"]) for c in out] == [("Degraded", NOW), ("Ready", EARLIER)]
+
+    def test_the_inputs_are_not_modified(self):
+        current = [self.cond("Ready", "True")]
+        set_conditions([], current, 1, NOW)
+        assert current == [self.cond("Ready", "True")]

@@ -23,7 +23,7 @@ from gptoss_operator.controller.routepolicy.gathered import RoutePolicyGathered
 from gptoss_operator.manifests import router as manifests
 from gptoss_operator.observed import ChildState, DeploymentState, needs_apply
 from gptoss_operator.settings import OperatorSettings
-from gptoss_operator.status import Event
+from gptoss_operator.status import Event, set_conditions
 
 JSON = dict[str, Any]
 CONDITION_ORDER = (CONDITION_READY, CONDITION_DEGRADED)
@@ -164,23 +164,22 @@ def _status(
     routes: int | None = None,
 ) -> StatusChange:
     current = g.body.get("status") or {}
-    before = {c.get("type"): c for c in current.get("conditions") or []}
-    conditions = []
+    previous = current.get("conditions") or []
+    before = {c.get("type"): c for c in previous}
+    verdicts = list(zip(CONDITION_ORDER, (ready, degraded), strict=True))
+    conditions = set_conditions(
+        previous,
+        [
+            {"type": type_, "status": "True" if ok else "False", "reason": reason, "message": message}
+            for type_, (ok, reason, message) in verdicts
+        ],
+        generation,
+        now,
+    )
     events: list[Event] = []
-    for type_, (ok, reason, message) in zip(CONDITION_ORDER, (ready, degraded), strict=True):
+    for type_, (ok, reason, message) in verdicts:
         status = "True" if ok else "False"
         old = before.get(type_)
-        same = old is not None and old.get("status") == status and old.get("lastTransitionTime")
-        conditions.append(
-            {
-                "type": type_,
-                "status": status,
-                "reason": reason,
-                "message": message,
-                "observedGeneration": generation,
-                "lastTransitionTime": old["lastTransitionTime"] if same and old else now,
-            }
-        )
         # Events for transitions someone may act on: not for a new policy that is "not ready
         # yet" or "not degraded".
         if old is None and not ok:
