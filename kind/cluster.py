@@ -481,8 +481,9 @@ def up(
             "--enable-priority-and-fairness=false",
             # `kubectl exec/logs` on the real node: the API server calls its kubelet, which
             # accepts client certificates of the cluster's CA only (anonymous is off).
-            *([f"--kubelet-client-certificate={pki / 'admin.crt'}", f"--kubelet-client-key={pki / 'admin.key'}"]
-              if real_node else []),
+            # By its InternalIP: there is no DNS to look its name up in.
+            *([f"--kubelet-client-certificate={pki / 'admin.crt'}", f"--kubelet-client-key={pki / 'admin.key'}",
+               "--kubelet-preferred-address-types=InternalIP"] if real_node else []),
         ])  # fmt: skip
         wait_http(f"https://127.0.0.1:{p_api}/readyz", api, "kube-apiserver /readyz", c,
                   "kube-apiserver", ctx=tls_context(c), timeout=120)  # fmt: skip
