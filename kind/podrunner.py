@@ -84,11 +84,19 @@ class Api:
         out: Json = r.json()
         return out
 
-    def token(self, namespace: str, sa: str, audience: list[str], seconds: int) -> str:
+    def token(self, namespace: str, sa: str, audience: list[str], seconds: int, pod: Json) -> str:
+        # Bound to the pod, as the kubelet asks for projected tokens (pkg/volume/projected):
+        # the token dies with the pod, and the API server rejects it once that pod is gone.
+        ref = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "name": pod["metadata"]["name"],
+            "uid": pod["metadata"]["uid"],
+        }
         body = {
             "apiVersion": "authentication.k8s.io/v1",
             "kind": "TokenRequest",
-            "spec": {"audiences": audience, "expirationSeconds": seconds},
+            "spec": {"audiences": audience, "expirationSeconds": seconds, "boundObjectRef": ref},
         }
         r = self.http.post(f"/api/v1/namespaces/{namespace}/serviceaccounts/{sa}/token", json=body)
         r.raise_for_status()
@@ -322,18 +330,28 @@ def container_env(pod: Json, container: Json, objects: Objects) -> dict[str, str
 
 @dataclass
 class TokenCache:
-    """Service-account tokens by (namespace, account, audience), renewed at 80 % of their life."""
+    """Service-account tokens per pod (uid), account and audience, renewed at 80 % of their life.
 
-    tokens: dict[tuple[str, str, str], tuple[str, float]] = field(default_factory=dict)
+    Per pod, like the kubelet's token manager (its cache key includes the bound pod): a token
+    cached per (namespace, account) outlives a deleted and re-created ServiceAccount of the same
+    name, and the API server answers 401 to it (the account's uid in the token no longer
+    exists), e.g. a RoutePolicy's router after its namespace was deleted and created again."""
 
-    def get(self, api: Api, namespace: str, sa: str, audience: str, seconds: int) -> str:
-        key = (namespace, sa, audience)
+    tokens: dict[tuple[str, str, str, str], tuple[str, float]] = field(default_factory=dict)
+
+    def get(self, api: Api, pod: Json, sa: str, audience: str, seconds: int) -> str:
+        namespace = pod["metadata"]["namespace"]
+        key = (pod["metadata"]["uid"], namespace, sa, audience)
         hit = self.tokens.get(key)
         if hit is None or time.monotonic() > hit[1]:
-            token = api.token(namespace, sa, [audience] if audience else [], seconds)
+            token = api.token(namespace, sa, [audience] if audience else [], seconds, pod)
             hit = (token, time.monotonic() + 0.8 * seconds)
             self.tokens[key] = hit
         return hit[0]
+
+    def retain(self, uids: set[str]) -> None:
+        """Forget the tokens of pods not in ``uids`` (gone or no longer run here)."""
+        self.tokens = {k: v for k, v in self.tokens.items() if k[0] in uids}
 
 
 def keyed(data: dict[str, bytes], items: list[Json] | None, mode: int) -> dict[str, tuple[bytes, int]]:
@@ -372,7 +390,7 @@ def volume_files(
                 t = s["serviceAccountToken"]
                 sa = pod["spec"].get("serviceAccountName", "default")
                 token = tokens.get(
-                    api, pod["metadata"]["namespace"], sa, t.get("audience", ""),
+                    api, pod, sa, t.get("audience", ""),
                     int(t.get("expirationSeconds", TOKEN_SECONDS)),
                 )  # fmt: skip
                 files[t["path"]] = (token.encode(), mode)
@@ -527,6 +545,7 @@ class Runner:
                         )
                     continue
                 wanted[key] = (pod, c, kind)
+        self.tokens.retain({pod["metadata"]["uid"] for pod, _, _ in wanted.values()})
         for key in [
             k for k, w in self.workers.items() if k not in wanted or wanted[k][0]["status"]["podIP"] != w.ip
         ]:

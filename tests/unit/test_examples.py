@@ -35,3 +35,17 @@ def test_the_readme_example_plans_two_h100s() -> None:
     result = plan_deployment(md.spec)
     assert isinstance(result, Plan)
     assert (result.gpus_per_replica, result.tensor_parallel_size) == (2, 2)
+
+
+def test_the_hybrid_route_policy_example_validates_and_splits_80_20() -> None:
+    from gptoss_operator.api.routepolicy import RoutePolicy
+
+    path = EXAMPLES[0].parent / "routepolicy-hybrid.yaml"
+    raw = yaml.safe_load(path.read_text())
+    # Quoted in the file: a bare `on:` key loads as True in YAML 1.1 (PyYAML), and the API
+    # server refuses `.fallback.true` as a field not in the schema.
+    assert "on" in raw["spec"]["routes"][0]["fallback"]
+    policy = RoutePolicy.model_validate(raw)
+    route = policy.spec.routes[0]
+    assert [(b.name, b.weight) for b in route.backends] == [("local", 80), ("hosted", 20)]
+    assert [rule.allow for rule in policy.spec.residency] == ["cluster"]

@@ -139,3 +139,25 @@ def test_a_volume_over_the_checkouts_directory_does_not_hide_the_checkout(
     out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
     assert out.returncode == 0, out.stderr
     assert out.stdout == "checkoutvolume"
+
+
+def test_service_account_tokens_are_bound_to_and_cached_per_pod(pr: ModuleType) -> None:
+    # A token cached per (namespace, account) outlived a deleted and re-created ServiceAccount
+    # of the same name: the new pod got the old token and the API server answered 401.
+    requests: list[tuple[str, str, str]] = []
+
+    class Api:
+        def token(self, namespace: str, sa: str, audience: list[str], seconds: int, pod: Any) -> str:
+            requests.append((namespace, sa, pod["metadata"]["uid"]))
+            return f"token-{len(requests)}"
+
+    def pod_uid(uid: str) -> dict[str, Any]:
+        return {"metadata": {"name": "router", "namespace": "llm", "uid": uid}, "spec": {}}
+
+    cache = pr.TokenCache()
+    first = cache.get(Api(), pod_uid("a"), "chat-router", "", 3600)
+    assert cache.get(Api(), pod_uid("a"), "chat-router", "", 3600) == first  # reused while fresh
+    assert cache.get(Api(), pod_uid("b"), "chat-router", "", 3600) != first  # a new pod: a new token
+    assert requests == [("llm", "chat-router", "a"), ("llm", "chat-router", "b")]
+    cache.retain({"b"})
+    assert [k[0] for k in cache.tokens] == ["b"]
