@@ -58,6 +58,8 @@ KUBELET_SYSCTLS = {
     "kernel/keys/root_maxbytes": "25000000",
 }
 CGROUP_V1_ROOT = Path("/sys/fs/cgroup")
+# uname -m -> the OCI architecture of the pause binary `go build` made for this machine.
+GOARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
 
 class RealNodeError(RuntimeError):
@@ -315,7 +317,7 @@ def pause_archive(pause_binary: Path, out: Path) -> None:
     layer_bytes = layer_buf.getvalue()
     diff_id = "sha256:" + hashlib.sha256(layer_bytes).hexdigest()
     config = json.dumps({
-        "architecture": "amd64", "os": "linux",
+        "architecture": GOARCH.get(os.uname().machine, os.uname().machine), "os": "linux",
         "config": {"Entrypoint": ["/pause"], "User": "65535:65535"},
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [{"created_by": "kind/realnode.py: /pause from kind/build/k8s/pause"}],
@@ -353,7 +355,7 @@ def import_image(p: Paths, archive: Path, snapshotter: str) -> float:
     """`ctr images import` into the k8s.io namespace (the one containerd's CRI serves), unpacked
     for the node's snapshotter; returns the seconds it took."""
     start = time.monotonic()
-    ctr(p, "images", "import", f"--snapshotter={snapshotter}", "--no-unpack=false", str(archive))
+    ctr(p, "images", "import", f"--snapshotter={snapshotter}", str(archive))
     return time.monotonic() - start
 
 
