@@ -362,13 +362,23 @@ def test_the_charts_operator_and_a_routepolicys_routers_run_on_the_real_node(nod
     started = time.monotonic()
     # The chart's defaults (image, pull policy IfNotPresent, restricted security contexts,
     # probes), namespaced, steered to the real node by its nodeSelector value.
-    _helm(
-        cluster,
-        "install", "gptoss", str(CHART), "-n", ns,
-        "--set", f"watchNamespaces={{{ns}}}", "--set", "crds.enabled=false",
-        "--set", "nodeSelector.type=real",
-        "--wait", "--timeout=180s",
-    )  # fmt: skip
+    try:
+        _helm(
+            cluster,
+            "install", "gptoss", str(CHART), "-n", ns,
+            "--set", f"watchNamespaces={{{ns}}}", "--set", "crds.enabled=false",
+            "--set", "nodeSelector.type=real",
+            "--wait", "--timeout=180s",
+        )  # fmt: skip
+    except AssertionError as e:
+        # e.g. the container exiting at start: its last run's output, from the kubelet
+        logs = cluster.kubectl(
+            "logs", "-n", ns, "deploy/gptoss-gpt-oss-operator", "--previous", "--tail=30", check=False
+        )
+        events = cluster.kubectl("get", "events", "-n", ns, check=False).stdout
+        raise AssertionError(
+            f"{e}\noperator's last run:\n{logs.stdout}{logs.stderr}\nevents:\n{events}"
+        ) from None
     operator = cluster.get("pods", "-n", ns, "-l", "app.kubernetes.io/name=gpt-oss-operator")["items"]
     assert len(operator) == 1, [p["metadata"]["name"] for p in operator]
     op = operator[0]
