@@ -46,6 +46,7 @@ class LocalCluster:
         nodes: list[Path] | None = None,
         reuse_env: bool = True,
         serve: bool = False,
+        real_node: bool = False,
     ) -> LocalCluster:
         """Start a cluster for this session, or reuse the one named in GPTOSS_TEST_CLUSTER.
 
@@ -53,12 +54,13 @@ class LocalCluster:
         `GPTOSS_TEST_CLUSTER=dev pytest ...`); CI always starts its own. ``nodes`` replaces
         kind/nodes.yaml (a benchmark's node pools); such a cluster is never a reused one.
         ``serve``: `kind/cluster up --serve` (GPTOSS_TEST_SERVED_CLUSTER names one to reuse).
+        ``real_node``: with ``serve``, `--real-node` too (a real kubelet; never a reused cluster).
         """
         bindir = Path(
             _run([str(CLUSTER_SCRIPT), "bindir"], "build the control plane").strip().splitlines()[-1]
         )
         env_name = "GPTOSS_TEST_SERVED_CLUSTER" if serve else "GPTOSS_TEST_CLUSTER"
-        reuse = os.environ.get(env_name) if reuse_env and nodes is None else None
+        reuse = os.environ.get(env_name) if reuse_env and nodes is None and not real_node else None
         if reuse:
             kubeconfig = _run([str(CLUSTER_SCRIPT), "kubeconfig", "--name", reuse], "find the cluster")
             return cls(reuse, Path(kubeconfig.strip()), bindir, owned=False, netns=_netns(reuse, serve))
@@ -67,7 +69,7 @@ class LocalCluster:
             f"pytest-{os.getpid()}-{uuid.uuid4().hex[:4]}" if not serve else f"sv-{uuid.uuid4().hex[:6]}"
         )
         node_args = [arg for f in nodes or [] for arg in ("--nodes", str(f))]
-        serve_args = ["--serve"] if serve else []
+        serve_args = (["--serve"] if serve else []) + (["--real-node"] if real_node else [])
         out = _run(
             [str(CLUSTER_SCRIPT), "up", "--name", name, *node_args, *serve_args],
             "start the local control plane",

@@ -6,7 +6,9 @@
 #   kind/build.sh --print    print the bin directory the current inputs map to (no build)
 #
 # Outputs: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (one multi-call
-# binary, see build/k8s/main.go), etcd, etcdctl-free etcd server, kwok, helm, actionlint.
+# binary, see build/k8s/main.go), etcd, etcdctl-free etcd server, kwok, helm, actionlint, and
+# for `kind/cluster up --real-node` the kubelet and the pod sandbox's pause (build/k8s/kubelet,
+# build/k8s/pause; same module, same pins).
 # Cache: $GPTOSS_KIND_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/gptoss-kind)/bin-<hash>.
 # The hash covers every go.mod/go.sum/main.go, this script and `go version`, so a changed
 # pin builds a fresh directory and an unchanged one is reused as is.
@@ -78,6 +80,17 @@ log "k8s $K8S_VERSION (apiserver, controller-manager, scheduler, kubectl)"
 for name in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
   ln -s k8s "$stage/$name"
 done
+
+log "kubelet $K8S_VERSION and pause (the real node of \`kind/cluster up --serve --real-node\`)"
+(cd "$here/build/k8s" && go build -o "$stage/kubelet" -ldflags "-s -w \
+  -X k8s.io/component-base/version.gitVersion=$K8S_VERSION \
+  -X k8s.io/component-base/version.gitMajor=1 \
+  -X k8s.io/component-base/version.gitMinor=$k8s_minor \
+  -X k8s.io/component-base/version.gitTreeState=clean \
+  -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION \
+  -X k8s.io/client-go/pkg/version.gitMajor=1 \
+  -X k8s.io/client-go/pkg/version.gitMinor=$k8s_minor" ./kubelet)
+(cd "$here/build/k8s" && go build -o "$stage/pause" -ldflags "-s -w" ./pause)
 
 log "etcd $ETCD_VERSION"
 (cd "$here/build/etcd" && go build -o "$stage/etcd" -ldflags "-s -w" .)

@@ -6,6 +6,8 @@ its own work directory and free loopback ports, so several run side by side (par
 
 With ``up --serve`` the whole cluster runs in a private network namespace where the pod CIDR
 is local, and kind/podrunner.py makes pods answer at their IPs (kind/README.md, "Served pods").
+``up --serve --real-node`` adds one real node there: upstream's kubelet with containerd and runc
+(kind/realnode.py; kind/README.md, "A real node").
 
 Usage is in kind/cluster (the shell entry point) and kind/README.md.
 """
@@ -31,6 +33,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+# kind/realnode.py, as the package `kind` of the repository (run as a script, only kind/ itself
+# is on sys.path; appended, so nothing at the repository's top shadows anything).
+sys.path.append(str(Path(__file__).resolve().parents[1]))
+from kind import realnode
 
 HERE = Path(__file__).resolve().parent
 STATE_ROOT = Path(
@@ -397,8 +404,14 @@ def kwok_config(bindir: Path) -> str:
     return "\n---\n".join(d.strip() for d in docs) + "\n"
 
 
-def up(name: str, node_files: list[Path], timeout: float, serve: bool = False) -> Cluster:
+def up(
+    name: str, node_files: list[Path], timeout: float, serve: bool = False, real_node: bool = False
+) -> Cluster:
     c = Cluster(name)
+    if real_node and not serve:
+        raise ClusterError(
+            "--real-node needs --serve: the node's pods live in the served cluster's namespace"
+        )
     if c.running_pids():
         raise ClusterError(f"cluster {name!r} is already running (kind/cluster down --name {name})")
     if c.dir.exists():
@@ -450,7 +463,11 @@ def up(name: str, node_files: list[Path], timeout: float, serve: bool = False) -
 
         api = c.start(state, "kube-apiserver", [
             str(bindir / "kube-apiserver"), f"--etcd-servers=http://127.0.0.1:{p_etcd}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={p_api}",
+            # A real node's containers reach the API server from their own network namespaces,
+            # through the bridge (kind/realnode.py): then it listens on every address of the
+            # cluster's private namespace, never of the host's.
+            f"--bind-address={'0.0.0.0' if real_node else '127.0.0.1'}", "--advertise-address=127.0.0.1",
+            f"--secure-port={p_api}",
             f"--cert-dir={pki}", f"--tls-cert-file={pki / 'apiserver.crt'}",
             f"--tls-private-key-file={pki / 'apiserver.key'}", f"--client-ca-file={pki / 'ca.crt'}",
             "--authorization-mode=Node,RBAC",
@@ -462,6 +479,11 @@ def up(name: str, node_files: list[Path], timeout: float, serve: bool = False) -
             # Scale benchmarks create thousands of objects from one client: no inflight caps.
             "--max-requests-inflight=0", "--max-mutating-requests-inflight=0",
             "--enable-priority-and-fairness=false",
+            # `kubectl exec/logs` on the real node: the API server calls its kubelet, which
+            # accepts client certificates of the cluster's CA only (anonymous is off).
+            # By its InternalIP: there is no DNS to look its name up in.
+            *([f"--kubelet-client-certificate={pki / 'admin.crt'}", f"--kubelet-client-key={pki / 'admin.key'}",
+               "--kubelet-preferred-address-types=InternalIP"] if real_node else []),
         ])  # fmt: skip
         wait_http(f"https://127.0.0.1:{p_api}/readyz", api, "kube-apiserver /readyz", c,
                   "kube-apiserver", ctx=tls_context(c), timeout=120)  # fmt: skip
@@ -506,12 +528,24 @@ def up(name: str, node_files: list[Path], timeout: float, serve: bool = False) -
                 "-f", "-", stdin=json.dumps(DEFAULT_STORAGE_CLASS))  # fmt: skip
         if serve:
             start_podrunner(c, state, timeout)
+        if real_node:
+            started_node = realnode.start(
+                name, c.dir, c.pki, bindir, p_api, c.kubeconfig, NODE_IP,
+                start_process=lambda component, argv: c.start(state, component, argv),
+                log_tail=c.log_tail, log=log, timeout=timeout,
+            )  # fmt: skip
+            state["real_node"] = {"name": realnode.NODE_NAME, "snapshotter": started_node.snapshotter,
+                                  "seconds": round(started_node.seconds, 2)}  # fmt: skip
+            c.save_state(state)
     except BaseException:
         stop_pids(c.running_pids())
+        realnode.stop(name, c.dir)
         if netns is not None:
             remove_netns(netns)
         raise
     where = f"in network namespace {netns}, pods served" if netns else "on loopback"
+    if real_node:
+        where += f", real node {realnode.NODE_NAME!r}"
     log(f"cluster {name!r} up in {time.monotonic() - started:.1f}s with {len(nodes)} nodes {where} "
         f"(API server https://127.0.0.1:{p_api}, logs in {c.logs})")  # fmt: skip
     return c
@@ -625,6 +659,7 @@ def down(name: str) -> None:
         # API server still answers.
         stop_pids({"podrunner": pids.pop("podrunner")}, timeout=30)
     stop_pids(pids)
+    realnode.stop(name, c.dir)  # the containers outlive the kubelet and containerd
     netns = state.get("netns") or (
         str(NETNS_DIR / netns_name(name)) if (NETNS_DIR / netns_name(name)).exists() else None
     )
@@ -712,6 +747,14 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for each step")
     p_up.add_argument("--serve", action="store_true",
                       help="run in a private network namespace where pods answer at their IPs")  # fmt: skip
+    p_up.add_argument("--real-node", action="store_true",
+                      help=f"with --serve: add {realnode.NODE_NAME}, a real kubelet with containerd and runc")  # fmt: skip
+    p_load = sub.add_parser(
+        "load-image",
+        help="import an image archive (docker-archive or oci-archive) into the real node's containerd",
+    )
+    p_load.add_argument("--name", default="gptoss")
+    p_load.add_argument("archive", type=Path)
     p_down = sub.add_parser("down", help="stop a cluster and remove its work directory")
     p_down.add_argument("--name", default="gptoss")
     p_down.add_argument("--all", action="store_true", help="every cluster under the state directory")
@@ -740,7 +783,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.cmd == "up":
-            c = up(args.name, args.nodes or [HERE / "nodes.yaml"], args.timeout, serve=args.serve)
+            c = up(args.name, args.nodes or [HERE / "nodes.yaml"], args.timeout, serve=args.serve,
+                   real_node=args.real_node)  # fmt: skip
             print(f"KUBECONFIG={c.kubeconfig}")
         elif args.cmd == "down":
             for name in [c.name for c in clusters()] if args.all else [args.name]:
@@ -775,6 +819,16 @@ def main(argv: list[str] | None = None) -> int:
                 total += rss
                 print(f"{component:<24} {rss:>7.1f} MiB")
             print(f"{'total':<24} {total:>7.1f} MiB")
+        elif args.cmd == "load-image":
+            node = Cluster(args.name).load_state().get("real_node")
+            if not node:
+                raise ClusterError(
+                    f"cluster {args.name!r} has no real node (kind/cluster up --serve --real-node)"
+                )
+            seconds = realnode.import_image(realnode.Paths(Cluster(args.name).dir / "node"), args.archive,
+                                            node["snapshotter"])  # fmt: skip
+            log(f"imported {args.archive} into {node['name']} in {seconds:.1f}s")
+            print(f"{seconds:.2f}")
         elif args.cmd == "kill":
             kill_component(args.name, args.component)
         elif args.cmd == "start":
@@ -796,7 +850,7 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["KUBECONFIG"] = str(c.kubeconfig)
             os.environ["PATH"] = f"{bindir}:{os.environ.get('PATH', '')}"
             os.execvp("nsenter", ["nsenter", f"--net={netns}", "--", *command])
-    except ClusterError as e:
+    except (ClusterError, realnode.RealNodeError) as e:
         print(f"kind/cluster: {e}", file=sys.stderr)
         return 1
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 from collections.abc import Coroutine
@@ -123,6 +124,13 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
         logging.getLogger("httpx").setLevel(logging.WARNING)
     host = f"[{args.liveness_address}]" if ":" in args.liveness_address else args.liveness_address
+    # kopf names this process by $POD_ID, else by getpass.getuser()@host, and getuser() raises
+    # KeyError for a uid without an /etc/passwd entry: how a kubelet runs the image (runAsUser
+    # 65532; podman's --user adds an entry, a kubelet does not). kopf's detect_own_id reads
+    # POD_ID first (https://kopf.readthedocs.io/en/stable/peering/).
+    from gptoss_operator import leader
+
+    os.environ.setdefault("POD_ID", leader.default_identity())
     operator = kopf.operator(
         registry=controller.registry,
         standalone=True,
