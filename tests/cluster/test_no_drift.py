@@ -56,6 +56,7 @@ def _settled(cluster: LocalCluster, namespace: str) -> bool:
         "oss-20b": "Ready",
         "oss-120b-on-t4": "Failed",
         "chat": None,
+        "hybrid": None,
     }
 
 

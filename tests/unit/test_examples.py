@@ -49,3 +49,16 @@ def test_the_hybrid_route_policy_example_validates_and_splits_80_20() -> None:
     route = policy.spec.routes[0]
     assert [(b.name, b.weight) for b in route.backends] == [("local", 80), ("hosted", 20)]
     assert [rule.allow for rule in policy.spec.residency] == ["cluster"]
+
+
+def test_examples_name_distinct_objects() -> None:
+    # They are applied together (a GitOps folder, the no-drift test): two files with one
+    # kind and name would overwrite each other.
+    seen: dict[tuple[str, str], str] = {}
+    for path in sorted(EXAMPLES[0].parent.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc:
+                continue
+            key = (doc["kind"], doc["metadata"]["name"])
+            assert key not in seen, f"{path.name} and {seen[key]} both define {key}"
+            seen[key] = path.name
