@@ -396,7 +396,10 @@ def test_api_server_kill_and_restart(
     assert {n: after[n] for n in names[1:]} == {n: before[n] for n in names[1:]}, "a running model rolled out"
     no_duplicates(cluster, namespace, names)
     spent = total_writes(operator) - writes
-    assert spent <= WRITES_PER_OBJECT * len(names), f"{spent} writes for {len(names)} objects"
+    # Every model the operator holds is resynced (the earlier tests' too), and its counter
+    # counts them all.
+    held = len(cluster.get("modeldeployments", "-A")["items"])
+    assert spent <= WRITES_PER_OBJECT * held, f"{spent} writes, {held} models held"
     record(
         "api_server_kill_restart",
         f"{OUTAGE_SECONDS:.0f} s outage, {len(names)} models: all reconciled {resynced:.1f} s after the API "

@@ -233,8 +233,12 @@ class Controller:
             # Until kopf's watch of a re-created CRD is proven, the relist is the watch: changed
             # objects are taken from it (no watch can race it with a newer version).
             polling = self.crd_lost == kind.plural and not lost
+            for tomb in [g for g in self.store.gone if g[0] == kind.kind and (g[1], g[2]) not in listed]:
+                del self.store.gone[tomb]  # the list agrees now: no tombstone needed
             for key, body in listed.items():
                 known = bodies.get(key)
+                if known is None and self.store.gone.get((kind.kind, *key)) == body["metadata"].get("uid"):
+                    continue  # a stale list: a write already found this very object gone
                 if known is None or (
                     polling
                     and known["metadata"].get("resourceVersion") != body["metadata"].get("resourceVersion")

@@ -52,6 +52,10 @@ class Store:
     pods: dict[Key, PodState] = field(default_factory=dict)
     pods_by_owner: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
     nodes: dict[str, NodeState] = field(default_factory=dict)
+    # Objects a write found gone (404) although no DELETED event came: (kind, namespace, name) ->
+    # uid. A LIST served from an API server's stale watch cache can still return them; the relist
+    # must not bring back the same object (same uid) the API server already said is gone.
+    gone: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
     # ModelDeployment children (the names the ModelDeployment controller and tests use)
     @property

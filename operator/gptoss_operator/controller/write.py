@@ -32,12 +32,18 @@ class Writer:
     """Writes for objects of ``kind``; ``bodies`` and ``children`` are the store's views of them."""
 
     def __init__(
-        self, api: KubeClient, kind: kinds.Kind, bodies: dict[Key, dict[str, Any]], children: ChildIndex
+        self,
+        api: KubeClient,
+        kind: kinds.Kind,
+        bodies: dict[Key, dict[str, Any]],
+        children: ChildIndex,
+        gone: dict[tuple[str, str, str], str] | None = None,
     ) -> None:
         self.api = api
         self.kind = kind
         self.bodies = bodies
         self.children = children
+        self.gone = gone if gone is not None else {}
 
     async def write(self, key: Key, body: Mapping[str, Any], desired: Desired) -> None:
         namespace, name = key
@@ -81,6 +87,9 @@ class Writer:
                     # DELETED event never came): stop all work for it, or every event of a
                     # child the garbage collector removes would bring the children back.
                     log.info("%s %s/%s is gone; forgetting it", self.kind.kind, key[0], key[1])
+                    uid = (body.get("metadata") or {}).get("uid")
+                    if uid:
+                        self.gone[(self.kind.kind, *key)] = uid
                     self.bodies.pop(key, None)
                     self.children.by_owner.pop(key, None)
                     return

@@ -58,6 +58,46 @@ async def test_relist_drops_what_is_gone_and_adds_what_was_never_seen() -> None:
     assert c.crd_lost is None
 
 
+class StaleListAPI(FakeKubeAPI):
+    """An API server whose LIST still returns objects its GETs and PATCHes no longer find (a
+    watch cache that fell behind after its storage went away)."""
+
+    stale: list[dict[str, Any]]
+
+    async def list(self, kind: Any, namespace: str | None = None) -> list[dict[str, Any]] | None:
+        listed = await super().list(kind, namespace)
+        extra = [o for o in self.stale if o["kind"] == kind.kind] if listed is not None else []
+        return None if listed is None else listed + extra
+
+
+async def test_a_stale_list_does_not_bring_back_an_object_a_write_found_gone() -> None:
+    api = StaleListAPI()
+    api.stale = [md("gone")]
+    c = controller_with(api)
+    await c.relist()
+    key = ("llm", "gone")
+    assert key in c.store.model_deployments  # first seen: it may well exist
+    await reconcile(key, api=api, store=c.store, settings=SETTINGS)  # its status patch: 404
+    assert key not in c.store.model_deployments
+    writes = len(api.writes)
+    for _ in range(3):  # every relist while the list is stale
+        await c.relist()
+        assert key not in c.store.model_deployments
+        while len(c.queue):
+            queued = await c.queue.get()
+            await reconcile(queued, api=api, store=c.store, settings=SETTINGS)
+            c.queue.done(queued)
+    assert len(api.writes) == writes, api.writes[writes:]
+    # The list catches up: the tombstone goes, and an object re-created under the name (a new
+    # uid) is taken again.
+    api.stale = []
+    await c.relist()
+    assert not c.store.gone
+    api.put({**md("gone"), "metadata": {**md("gone")["metadata"], "uid": "u-new"}})
+    await c.relist()
+    assert key in c.store.model_deployments
+
+
 async def test_a_deleted_crd_fails_liveness_and_forgets_nothing_early() -> None:
     api = FakeKubeAPI(missing_kinds={"ModelDeployment"})
     c = controller_with(api)
