@@ -203,6 +203,17 @@ def wait_for(probe: Callable[[], T | None], *, timeout: float, what: str, interv
         time.sleep(interval)
 
 
+def running_pod(cluster: LocalCluster, namespace: str, selector: str) -> dict[str, Any]:
+    """A Running pod matching ``selector`` that has its IP (waits up to a minute)."""
+
+    def probe() -> dict[str, Any] | None:
+        pods = cluster.get("pods", "-n", namespace, "-l", selector)["items"]
+        running = [p for p in pods if p["status"].get("phase") == "Running" and p["status"].get("podIP")]
+        return running[0] if running else None
+
+    return wait_for(probe, timeout=60, what=f"a Running pod {selector} in {namespace}")
+
+
 def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
     for cond in obj.get("status", {}).get("conditions", []) or []:
         if cond.get("type") == type_:

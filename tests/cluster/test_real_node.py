@@ -28,7 +28,15 @@ import openai
 import pytest
 import yaml
 
-from devtools.cluster import CLUSTER_SCRIPT, REPO, ClusterStartError, LocalCluster, condition, wait_for
+from devtools.cluster import (
+    CLUSTER_SCRIPT,
+    REPO,
+    ClusterStartError,
+    LocalCluster,
+    condition,
+    running_pod,
+    wait_for,
+)
 from devtools.images import Podman, base_rootfs, missing_tools
 from tests.support.netns import http, in_netns
 from tests.support.routepolicies import route_policy
@@ -388,18 +396,7 @@ def test_the_charts_operator_and_a_routepolicys_routers_run_on_the_real_node(nod
     assert op["status"]["podIP"].startswith(REAL_POD_CIDR)
     print(f"\nhelm install --wait with the operator on the real node: {time.monotonic() - started:.1f} s")
 
-    provider_pod = wait_for(
-        lambda: (
-            [
-                p
-                for p in cluster.get("pods", "-n", ns, "-l", "pod=provider")["items"]
-                if p["status"].get("podIP")
-            ]
-            or None
-        ),
-        timeout=60,
-        what="the provider pod",
-    )[0]
+    provider_pod = running_pod(cluster, ns, "pod=provider")
     provider = f"http://{provider_pod['status']['podIP']}:{PROVIDER_PORT}"
     policy = route_policy("chat")
     route = policy["spec"]["routes"][0]

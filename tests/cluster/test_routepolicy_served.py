@@ -22,7 +22,7 @@ import httpx
 import openai
 import pytest
 
-from devtools.cluster import REPO, LocalCluster, condition, wait_for
+from devtools.cluster import REPO, LocalCluster, condition, running_pod, wait_for
 from devtools.hosted_provider import api_key_secret, hosted_provider_pod
 from tests.support.netns import http, in_netns
 from tests.support.routepolicies import route_policy
@@ -191,18 +191,7 @@ def stack(served_cluster: LocalCluster) -> Iterator[Stack]:
         },
         ns,
     )
-    provider_pod = wait_for(
-        lambda: (
-            [
-                p
-                for p in cluster.get("pods", "-n", ns, "-l", "pod=provider")["items"]
-                if p["status"].get("podIP")
-            ]
-            or None
-        ),
-        timeout=60,
-        what="the provider pod",
-    )[0]
+    provider_pod = running_pod(cluster, ns, "pod=provider")
     provider = f"http://{provider_pod['status']['podIP']}:{PROVIDER_PORT}"
     policy = route_policy("chat")
     hosted = policy["spec"]["routes"][0]["backends"][1]["external"]

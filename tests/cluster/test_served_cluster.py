@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from devtools.cluster import CLUSTER_SCRIPT, REPO, LocalCluster, wait_for
+from devtools.cluster import CLUSTER_SCRIPT, REPO, LocalCluster, running_pod, wait_for
 from devtools.hosted_provider import api_key_secret, hosted_provider_pod
 from tests.support.netns import http, port_open
 
@@ -83,15 +83,6 @@ def vllm_deployment(name: str, served: str = MODEL) -> list[dict[str, Any]]:
             "spec": {"selector": labels, "ports": [{"name": "http", "port": 8000, "targetPort": "http"}]},
         },
     ]
-
-
-def running_pod(cluster: LocalCluster, namespace: str, selector: str) -> dict[str, Any]:
-    def probe() -> dict[str, Any] | None:
-        pods = cluster.get("pods", "-n", namespace, "-l", selector)["items"]
-        running = [p for p in pods if p["status"].get("phase") == "Running" and p["status"].get("podIP")]
-        return running[0] if running else None
-
-    return wait_for(probe, timeout=60, what=f"a Running pod {selector} in {namespace}")
 
 
 def wait_answering(cluster: LocalCluster, url: str, timeout: float = 30) -> None:

@@ -1,6 +1,6 @@
 -- Shared by every gptoss.dev health check: `python -m devtools.argocd` puts it in front of each
 -- kind's check (Argo CD runs each check as one self-contained script, with no way to load
--- another file). It defines `hs`, `status`, `condition` and `describe`, and returns Progressing
+-- another file). It defines `hs`, `status`, `condition`, `describe` and `verdict`, and returns Progressing
 -- until the operator has reported status for the object's current generation.
 local hs = {}
 
@@ -21,6 +21,13 @@ local function describe(c)
     return c.reason .. ": " .. c.message
   end
   return c.reason or ""
+end
+
+-- The health Argo CD shows: a status and the condition that explains it.
+local function verdict(health, c)
+  hs.status = health
+  hs.message = describe(c)
+  return hs
 end
 
 local status = obj.status

@@ -41,7 +41,7 @@ async def _write(
     bodies: dict[Key, dict[str, Any]],
     children: ChildIndex,
     limiter: WriteLimiter | None,
-    gone: dict[tuple[str, str, str], str] | None = None,
+    gone: dict[tuple[str, str, str], str],
 ) -> None:
     """The shared tail of every kind's reconcile: spend the object's write budget when there is
     something to write, then write exactly ``desired``."""

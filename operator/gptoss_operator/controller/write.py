@@ -29,7 +29,8 @@ def now() -> str:
 
 
 class Writer:
-    """Writes for objects of ``kind``; ``bodies`` and ``children`` are the store's views of them."""
+    """Writes for objects of ``kind``; ``bodies``, ``children`` and ``gone`` (tombstones of objects a
+    write found deleted) are the store's views of them."""
 
     def __init__(
         self,
@@ -37,13 +38,13 @@ class Writer:
         kind: kinds.Kind,
         bodies: dict[Key, dict[str, Any]],
         children: ChildIndex,
-        gone: dict[tuple[str, str, str], str] | None = None,
+        gone: dict[tuple[str, str, str], str],
     ) -> None:
         self.api = api
         self.kind = kind
         self.bodies = bodies
         self.children = children
-        self.gone = gone if gone is not None else {}
+        self.gone = gone
 
     async def write(self, key: Key, body: Mapping[str, Any], desired: Desired) -> None:
         namespace, name = key
