@@ -68,28 +68,23 @@ trap 'rm -rf "$stage"' EXIT
 log() { printf '[kind/build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 k8s_minor=$(echo "$K8S_VERSION" | cut -d. -f2)
-log "k8s $K8S_VERSION (apiserver, controller-manager, scheduler, kubectl)"
-(cd "$here/build/k8s" && go build -o "$stage/k8s" -ldflags "-s -w \
+# The version every Kubernetes binary reports (kubectl version, the Node's kubeletVersion).
+k8s_ldflags="-s -w \
   -X k8s.io/component-base/version.gitVersion=$K8S_VERSION \
   -X k8s.io/component-base/version.gitMajor=1 \
   -X k8s.io/component-base/version.gitMinor=$k8s_minor \
   -X k8s.io/component-base/version.gitTreeState=clean \
   -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION \
   -X k8s.io/client-go/pkg/version.gitMajor=1 \
-  -X k8s.io/client-go/pkg/version.gitMinor=$k8s_minor" .)
+  -X k8s.io/client-go/pkg/version.gitMinor=$k8s_minor"
+log "k8s $K8S_VERSION (apiserver, controller-manager, scheduler, kubectl)"
+(cd "$here/build/k8s" && go build -o "$stage/k8s" -ldflags "$k8s_ldflags" .)
 for name in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
   ln -s k8s "$stage/$name"
 done
 
 log "kubelet $K8S_VERSION and pause (the real node of \`kind/cluster up --serve --real-node\`)"
-(cd "$here/build/k8s" && go build -o "$stage/kubelet" -ldflags "-s -w \
-  -X k8s.io/component-base/version.gitVersion=$K8S_VERSION \
-  -X k8s.io/component-base/version.gitMajor=1 \
-  -X k8s.io/component-base/version.gitMinor=$k8s_minor \
-  -X k8s.io/component-base/version.gitTreeState=clean \
-  -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION \
-  -X k8s.io/client-go/pkg/version.gitMajor=1 \
-  -X k8s.io/client-go/pkg/version.gitMinor=$k8s_minor" ./kubelet)
+(cd "$here/build/k8s" && go build -o "$stage/kubelet" -ldflags "$k8s_ldflags" ./kubelet)
 (cd "$here/build/k8s" && go build -o "$stage/pause" -ldflags "-s -w" ./pause)
 
 log "etcd $ETCD_VERSION"
