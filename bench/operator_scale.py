@@ -26,6 +26,7 @@ import asyncio
 import json
 import math
 import re
+import resource
 import ssl
 import tempfile
 import time
@@ -81,6 +82,23 @@ class ScaleResult:
     worker_busy: float = 0.0
     # The no-operator side: seconds to create its N Deployments + Services (16 at a time).
     baseline_submit_seconds: float | None = None
+    # CPU seconds of this benchmark process itself (its creates and watches) over the same span,
+    # and the no-operator side's control-plane and benchmark CPU: on a machine where everything
+    # shares the same cores, the sums say how much work each side asked of them.
+    client_cpu_seconds: float = 0.0
+    operator_run_cpu_seconds: float = 0.0  # the operator's CPU over the same span
+    baseline_cluster_cpu_seconds: dict[str, float] | None = None
+    baseline_client_cpu_seconds: float | None = None
+
+    def cpu_seconds(self) -> tuple[float, float | None]:
+        """All CPU of the run, (operator side, no-operator side): control plane, benchmark
+        client and, on the operator side, the operator."""
+        ours = (
+            sum(self.cluster_cpu_seconds.values()) + self.client_cpu_seconds + self.operator_run_cpu_seconds
+        )
+        if self.baseline_cluster_cpu_seconds is None or self.baseline_client_cpu_seconds is None:
+            return ours, None
+        return ours, sum(self.baseline_cluster_cpu_seconds.values()) + self.baseline_client_cpu_seconds
 
 
 def node_pools(n: int) -> dict[str, Any]:
@@ -119,8 +137,8 @@ def api_call_ms(operator: OperatorProcess) -> dict[str, float]:
         text = resp.read().decode()
     sums: dict[str, float] = {}
     counts: dict[str, float] = {}
-    for part, resource, verb, value in _LATENCY.findall(text):
-        (sums if part == "sum" else counts)[f"{verb} {resource}"] = float(value)
+    for part, kind, verb, value in _LATENCY.findall(text):
+        (sums if part == "sum" else counts)[f"{verb} {kind}"] = float(value)
     return {k: round(1000 * sums[k] / counts[k], 1) for k in sorted(counts) if counts[k] and k in sums}
 
 
@@ -210,6 +228,12 @@ def process_stats(pid: int) -> tuple[float, float]:
     return peak, ticks / 100.0
 
 
+def client_cpu() -> float:
+    """CPU seconds this benchmark process has used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def cluster_cpu(cluster: LocalCluster) -> dict[str, float]:
     state = json.loads((cluster.kubeconfig.parent / "state.json").read_text())
     return {component: process_stats(pid)[1] for component, pid in state["pids"].items()}
@@ -250,7 +274,8 @@ async def measure(
                 )
                 r.raise_for_status()
 
-        cpu_before = cluster_cpu(cluster)
+        cpu_before, client_before = cluster_cpu(cluster), client_cpu()
+        operator_before = process_stats(operator.proc.pid)[1]
         start = time.monotonic()
         await asyncio.gather(*(create(i) for i in range(n)))
         submitted = time.monotonic() - start
@@ -263,7 +288,8 @@ async def measure(
             ) from e
         assert deployments.at is not None
         assert ready.at is not None
-        cpu_after = cluster_cpu(cluster)
+        cpu_after, client_after = cluster_cpu(cluster), client_cpu()
+        operator_after = process_stats(operator.proc.pid)[1]
         # Let the last status patches and events of the convergence land before the quiet window.
         await asyncio.sleep(3)
         by_kind = operator.writes()
@@ -293,6 +319,8 @@ async def measure(
             peak_rss_mib=round(peak, 1),
             operator_cpu_seconds=round(cpu, 1),
             cluster_cpu_seconds={k: round(cpu_after[k] - cpu_before[k], 1) for k in cpu_after},
+            client_cpu_seconds=round(client_after - client_before, 1),
+            operator_run_cpu_seconds=round(operator_after - operator_before, 1),
             operator_writes_per_cr_by_kind={
                 f"{verb} {resource}": round(count / n, 2)
                 for (resource, verb), count in sorted(by_kind.items())
@@ -333,8 +361,15 @@ def is_available(dep: dict[str, Any]) -> bool:
     return any(c.get("type") == "Available" and c.get("status") == "True" for c in conditions)
 
 
-async def measure_baseline(cluster: LocalCluster, n: int, timeout: float) -> tuple[float, float]:
-    """(seconds until all N Deployments are Available, seconds to create them all)."""
+@dataclass
+class Baseline:
+    available_seconds: float  # until all N Deployments are Available
+    submit_seconds: float  # to create them all
+    cluster_cpu_seconds: dict[str, float]
+    client_cpu_seconds: float
+
+
+async def measure_baseline(cluster: LocalCluster, n: int, timeout: float) -> Baseline:
     async with api_client(cluster.kubeconfig) as client:
         await create_namespace(client)
         available = Tracker(n, is_available)
@@ -351,13 +386,20 @@ async def measure_baseline(cluster: LocalCluster, n: int, timeout: float) -> tup
                 r = await client.post(f"/api/v1/namespaces/{NAMESPACE}/services", json=svc)
                 r.raise_for_status()
 
+        cpu_before, client_before = cluster_cpu(cluster), client_cpu()
         start = time.monotonic()
         await asyncio.gather(*(create(i) for i in range(n)))
         submitted = time.monotonic() - start
         await asyncio.wait_for(available.reached.wait(), timeout)
+        cpu_after, client_after = cluster_cpu(cluster), client_cpu()
         watcher.cancel()
         assert available.at is not None
-        return round(available.at - start, 2), round(submitted, 2)
+        return Baseline(
+            available_seconds=round(available.at - start, 2),
+            submit_seconds=round(submitted, 2),
+            cluster_cpu_seconds={k: round(cpu_after[k] - cpu_before[k], 1) for k in cpu_after},
+            client_cpu_seconds=round(client_after - client_before, 1),
+        )
 
 
 def start_cluster(n: int, label: str, workdir: Path) -> LocalCluster:
@@ -366,7 +408,7 @@ def start_cluster(n: int, label: str, workdir: Path) -> LocalCluster:
     return LocalCluster.start(name=f"scale-{label}-{n}-{int(time.time())}", nodes=[nodes_file])
 
 
-def run_baseline(n: int, timeout: float, workdir: Path) -> tuple[float, float]:
+def run_baseline(n: int, timeout: float, workdir: Path) -> Baseline:
     cluster = start_cluster(n, "base", workdir)
     try:
         return asyncio.run(measure_baseline(cluster, n, timeout))
@@ -390,10 +432,11 @@ def table(results: list[ScaleResult]) -> str:
     rows = [
         "| CRs | kwok nodes | all Deployments exist | all CRs Ready | same Deployments + Services, no operator: all Available "
         "| ratio | operator writes/CR | API server writes/CR | writes in quiet period | operator peak RSS | operator CPU "
-        "| API server CPU |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| API server CPU | all CPU, operator side / no operator |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
+        ours, theirs = r.cpu_seconds()
         rows.append(
             f"| {r.n} | {r.nodes} | {r.deployments_seconds:.1f} s | {r.ready_seconds:.1f} s | "
             + (
@@ -404,7 +447,8 @@ def table(results: list[ScaleResult]) -> str:
             + f"{r.operator_writes_per_cr:.2f} | {r.apiserver_writes_per_cr:.2f} | "
             f"{r.quiet_operator_writes} / {r.quiet_apiserver_writes} in {r.quiet_seconds:.0f} s | "
             f"{r.peak_rss_mib:.0f} MiB | {r.operator_cpu_seconds:.0f} s | "
-            f"{r.cluster_cpu_seconds.get('kube-apiserver', 0):.0f} s |"
+            f"{r.cluster_cpu_seconds.get('kube-apiserver', 0):.0f} s | "
+            + (f"{ours:.0f} s / {theirs:.0f} s |" if theirs is not None else f"{ours:.0f} s / - |")
         )
     return "\n".join(rows)
 
@@ -424,9 +468,11 @@ def main() -> int:
         for n in args.n:
             result = run_one(n, args.quiet_seconds, args.timeout, Path(tmp))
             if not args.no_baseline:
-                result.baseline_available_seconds, result.baseline_submit_seconds = run_baseline(
-                    n, args.timeout, Path(tmp)
-                )
+                base = run_baseline(n, args.timeout, Path(tmp))
+                result.baseline_available_seconds = base.available_seconds
+                result.baseline_submit_seconds = base.submit_seconds
+                result.baseline_cluster_cpu_seconds = base.cluster_cpu_seconds
+                result.baseline_client_cpu_seconds = base.client_cpu_seconds
             print(json.dumps(asdict(result)), flush=True)
             results.append(result)
     print()
