@@ -2,7 +2,7 @@
 
 Marked ``vllm_wheels``: it downloads the ``vllm`` wheel of each verified release from PyPI once
 (about 0.3-0.5 GB each, cached in ~/.cache/gptoss-vllm-wheels) and reads its source without
-importing it (tests/support/vllm_wheel.py). It runs in ``make test`` and is never skipped: a
+importing it (devtools/vllm_wheel.py). It runs in ``make test`` and is never skipped: a
 download failure is a test failure.
 """
 
@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from devtools.vllm_wheel import VLLMRelease, release
 from gptoss_operator.api import MODEL_NAMES, ModelDeploymentSpec, Plan
 from gptoss_operator.api.managed_flags import (
     MANAGED_FLAGS,
@@ -30,7 +31,6 @@ from gptoss_operator.planning.vllm_versions import (
     is_supported,
     parse_version,
 )
-from tests.support.vllm_wheel import VLLMRelease, release
 
 pytestmark = pytest.mark.vllm_wheels
 
