@@ -338,9 +338,30 @@ class Capacity:
         )
 
 
+GpuUse = Mapping[tuple[str, str], int]
+"""(node, GPU resource) -> GPUs its non-terminal pods request; nodes and resources at 0 absent."""
+
+
+def gpu_use_of(pod: PodState) -> Iterable[tuple[tuple[str, str], int]]:
+    """What ``pod`` adds to :data:`GpuUse`: nothing unless it is placed on a node and not
+    finished (a Succeeded or Failed pod no longer holds its GPUs; a terminating one still does)."""
+    if not pod.node or pod.phase in ("Succeeded", "Failed"):
+        return ()
+    return (((pod.node, resource), count) for resource, count in pod.gpus.items() if count)
+
+
+def gpus_in_use(pods: Iterable[PodState]) -> dict[tuple[str, str], int]:
+    """:data:`GpuUse` computed from scratch (the store maintains the same thing incrementally)."""
+    used: dict[tuple[str, str], int] = {}
+    for pod in pods:
+        for key, count in gpu_use_of(pod):
+            used[key] = used.get(key, 0) + count
+    return {key: count for key, count in used.items() if count}
+
+
 def spare_capacity(
     nodes: Iterable[NodeState],
-    pods: Iterable[PodState],
+    used: GpuUse,
     *,
     resource: str,
     node_labels: Mapping[str, Iterable[str]],
@@ -348,13 +369,11 @@ def spare_capacity(
 ) -> Capacity:
     """How many more replicas fit on nodes whose labels match ``node_labels`` (key -> allowed values).
 
-    Free GPUs per node = allocatable - GPUs requested by its non-terminal pods; a replica needs
-    all its GPUs on one node (tensor parallelism runs inside one pod).
+    Free GPUs per node = allocatable - GPUs requested by its non-terminal pods (``used``, see
+    :func:`gpus_in_use`); a replica needs all its GPUs on one node (tensor parallelism runs
+    inside one pod). O(nodes): the per-node usage is an index the store keeps up to date from
+    pod events, not a walk over every pod for each new object.
     """
-    used: dict[str, int] = {}
-    for pod in pods:
-        if pod.node and pod.phase not in ("Succeeded", "Failed"):
-            used[pod.node] = used.get(pod.node, 0) + pod.gpus.get(resource, 0)
     wanted = {k: set(v) for k, v in node_labels.items()}
     slots = matching = free_total = 0
     for node in nodes:
@@ -363,7 +382,7 @@ def spare_capacity(
         if any(node.labels.get(k) not in allowed for k, allowed in wanted.items()):
             continue
         matching += 1
-        free = max(0, node.gpus[resource] - used.get(node.name, 0))
+        free = max(0, node.gpus[resource] - used.get((node.name, resource), 0))
         free_total += free
         slots += free // max(1, gpus_per_replica)
     return Capacity(replica_slots=slots, matching_nodes=matching, free_gpus=free_total)

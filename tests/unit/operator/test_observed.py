@@ -16,6 +16,7 @@ from gptoss_operator.observed import (
     JobState,
     NodeState,
     PodState,
+    gpus_in_use,
     spare_capacity,
     summarize_child,
     summarize_deployment,
@@ -373,7 +374,11 @@ def capacity(
     resource: str = "nvidia.com/gpu",
 ) -> Capacity:
     return spare_capacity(
-        nodes, pods, resource=resource, node_labels=node_labels, gpus_per_replica=gpus_per_replica
+        nodes,
+        gpus_in_use(pods),
+        resource=resource,
+        node_labels=node_labels,
+        gpus_per_replica=gpus_per_replica,
     )
 
 
