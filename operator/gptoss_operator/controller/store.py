@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from gptoss_operator.observed import ChildState, GpuUse, NodeState, PodState, RoutePolicyRefs, gpu_use_of
+from gptoss_operator.observed import (
+    ChildState,
+    GpuUse,
+    NodeState,
+    OwnedDigests,
+    PodState,
+    RoutePolicyRefs,
+    gpu_use_of,
+)
 
 Key = tuple[str, str]
 
@@ -64,6 +72,9 @@ class Store:
     # uid. A LIST served from an API server's stale watch cache can still return them; the relist
     # must not bring back the same object (same uid) the API server already said is gone.
     gone: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # Memo of the digest of the fields the operator owns on each child (see observed.py): most
+    # child watch events are status updates that change none of them.
+    owned_digests: OwnedDigests = field(default_factory=OwnedDigests)
 
     # ModelDeployment children (the names the ModelDeployment controller and tests use)
     @property
