@@ -6,7 +6,6 @@ KB; its summary is a few fields) and gives status evaluation a typed, testable i
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import marshal
@@ -111,23 +110,22 @@ def _annotations(body: JSON) -> Mapping[str, str]:
 def summarize_child(body: JSON, digests: OwnedDigests | None = None) -> ChildState:
     """``digests``: the operator's memo of ``owned_digest`` for live children (watch events);
     without it the digest is computed from the body."""
+    owned = digests.digest(body) if digests is not None else owned_digest(body, FIELD_MANAGER)
     kind = body.get("kind", "")
     if kind == "Deployment":
-        state: ChildState = summarize_deployment(body)
-    elif kind == "Job":
-        state = summarize_job(body)
-    elif kind == "PersistentVolumeClaim":
-        state = ClaimState(
+        return summarize_deployment(body, owned)
+    if kind == "Job":
+        return summarize_job(body, owned)
+    if kind == "PersistentVolumeClaim":
+        return ClaimState(
             kind,
             body["metadata"]["name"],
             _annotations(body).get(keys.CONFIG_HASH),
             phase=(body.get("status") or {}).get("phase") or "",
             storage_class=(body.get("spec") or {}).get("storageClassName"),
+            owned=owned,
         )
-    else:
-        state = ChildState(kind, body["metadata"]["name"], _annotations(body).get(keys.CONFIG_HASH))
-    owned = digests.digest(body) if digests is not None else owned_digest(body, FIELD_MANAGER)
-    return dataclasses.replace(state, owned=owned)
+    return ChildState(kind, body["metadata"]["name"], _annotations(body).get(keys.CONFIG_HASH), owned=owned)
 
 
 # ---------------------------------------------------------------------------- drift
@@ -309,7 +307,7 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
-def summarize_deployment(body: JSON) -> DeploymentState:
+def summarize_deployment(body: JSON, owned: str | None = None) -> DeploymentState:
     meta, spec, status = body["metadata"], body.get("spec", {}), body.get("status", {}) or {}
     rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
     conditions = {c.get("type"): c for c in status.get("conditions", []) or []}
@@ -337,10 +335,11 @@ def summarize_deployment(body: JSON) -> DeploymentState:
             if failure.get("status") == "True"
             else None
         ),
+        owned=owned,
     )
 
 
-def summarize_job(body: JSON) -> JobState:
+def summarize_job(body: JSON, owned: str | None = None) -> JobState:
     status = body.get("status", {}) or {}
     conditions = {c.get("type"): c for c in status.get("conditions", []) or [] if c.get("status") == "True"}
     failed = conditions.get("Failed")
@@ -352,6 +351,7 @@ def summarize_job(body: JSON) -> JobState:
         failed=failed is not None,
         active=_int(status.get("active")),
         message=(failed or {}).get("message", ""),
+        owned=owned,
     )
 
 
