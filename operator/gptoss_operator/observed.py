@@ -174,14 +174,15 @@ def _apply_entry(body: JSON, manager: str) -> JSON | None:
 # same key. That is the digest of the later body,
 # because with server-side apply a value of a field in F changes in these ways only:
 #
-# - Another manager changes it. kubectl edit/patch/replace/scale/label/annotate are Updates,
+# - Another manager changes it. kubectl edit/patch/replace/label/annotate are Updates,
 #   and an Update takes ownership of every field it changes; `kubectl apply --server-side
 #   --force-conflicts` is a forced Apply, which takes over the conflicting fields; a field
 #   someone removes leaves every manager's set ("Conflicts", "Transferring ownership":
 #   https://kubernetes.io/docs/reference/using-api/server-side-apply/; the code is
 #   Updater.update in sigs.k8s.io/structured-merge-diff merge/update.go, which subtracts the
 #   modified and removed fields from every other manager's set). Writes through a subresource
-#   (status, scale) are attributed the same way. F changes, so the key does.
+#   are attributed the same way; a change of replicas through /scale also bumps
+#   metadata.generation, which is in the key anyway. F changes, so the key does.
 # - We apply a manifest with other values. That can leave F as it was (same fields, new
 #   values), but not the rest of the key: every manifest carries the hash of its whole content
 #   in the config-hash annotation (``manifests.common.with_config_hash``), and the API server
@@ -227,8 +228,12 @@ class OwnedDigests:
         entry = _apply_entry(body, self.manager)
         if entry is None or not uid:
             return None if entry is None else owned_digest(body, self.manager)
+        try:
+            fingerprint = _fingerprint(entry["fieldsV1"])
+        except ValueError:  # not plain JSON values (never from a watch): no memo
+            return owned_digest(body, self.manager)
         key = (
-            _fingerprint(entry["fieldsV1"]),
+            fingerprint,
             entry.get("time"),
             (meta.get("annotations") or {}).get(keys.CONFIG_HASH),
             meta.get("generation"),

@@ -624,3 +624,13 @@ class TestOwnedDigestsMemo:
         body = self.live()
         assert summarize_child(body, memo) == summarize_child(body)
         assert len(memo) == 1
+
+    def test_a_field_set_marshal_cannot_write_is_digested_without_the_memo(self):
+        class Leaf(dict):  # type: ignore[type-arg]  # a dict subclass: not plain JSON
+            pass
+
+        memo = self.memo()
+        body = self.live()
+        body["metadata"]["managedFields"][0]["fieldsV1"]["f:data"] = Leaf({"f:config.yaml": {}})
+        self.check(memo, body)
+        assert len(memo) == 0
