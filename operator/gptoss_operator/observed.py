@@ -6,9 +6,9 @@ KB; its summary is a few fields) and gives status evaluation a typed, testable i
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
+import marshal
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -107,23 +107,25 @@ def _annotations(body: JSON) -> Mapping[str, str]:
     return annotations
 
 
-def summarize_child(body: JSON) -> ChildState:
+def summarize_child(body: JSON, digests: OwnedDigests | None = None) -> ChildState:
+    """``digests``: the operator's memo of ``owned_digest`` for live children (watch events);
+    without it the digest is computed from the body."""
+    owned = digests.digest(body) if digests is not None else owned_digest(body, FIELD_MANAGER)
     kind = body.get("kind", "")
     if kind == "Deployment":
-        state: ChildState = summarize_deployment(body)
-    elif kind == "Job":
-        state = summarize_job(body)
-    elif kind == "PersistentVolumeClaim":
-        state = ClaimState(
+        return summarize_deployment(body, owned)
+    if kind == "Job":
+        return summarize_job(body, owned)
+    if kind == "PersistentVolumeClaim":
+        return ClaimState(
             kind,
             body["metadata"]["name"],
             _annotations(body).get(keys.CONFIG_HASH),
             phase=(body.get("status") or {}).get("phase") or "",
             storage_class=(body.get("spec") or {}).get("storageClassName"),
+            owned=owned,
         )
-    else:
-        state = ChildState(kind, body["metadata"]["name"], _annotations(body).get(keys.CONFIG_HASH))
-    return dataclasses.replace(state, owned=owned_digest(body, FIELD_MANAGER))
+    return ChildState(kind, body["metadata"]["name"], _annotations(body).get(keys.CONFIG_HASH), owned=owned)
 
 
 # ---------------------------------------------------------------------------- drift
@@ -147,14 +149,110 @@ def needs_apply(have: ChildState | None, manifest: JSON) -> bool:
 
 
 def owned_digest(body: JSON, manager: str) -> str | None:
-    entries = [
-        m
-        for m in body.get("metadata", {}).get("managedFields") or []
-        if m.get("manager") == manager and m.get("operation") == "Apply" and not m.get("subresource")
-    ]
-    if not entries or not isinstance(entries[0].get("fieldsV1"), dict):
+    entry = _apply_entry(body, manager)
+    if entry is None:
         return None
-    return _digest(_canonical(_project(body, entries[0]["fieldsV1"])))
+    return _digest(_canonical(_project(body, entry["fieldsV1"])))
+
+
+def _apply_entry(body: JSON, manager: str) -> JSON | None:
+    """``manager``'s Apply entry in managedFields (not a subresource's), if it has a field set."""
+    for m in body.get("metadata", {}).get("managedFields") or []:
+        if m.get("manager") == manager and m.get("operation") == "Apply" and not m.get("subresource"):
+            return m if isinstance(m.get("fieldsV1"), dict) else None
+    return None
+
+
+# Why ``owned_digest`` can be memoized, and on what.
+#
+# The digest is a function of the live values of the fields in our Apply entry's field set F.
+# Most watch events of a child change none of them: the deployment controller writes a
+# Deployment's status, through the status subresource and as its own manager, each time a
+# replica count or condition moves. So the memo keeps, per object (uid), the digest computed for
+# the key (F as the API server serialized it, fingerprinted; the entry's time; the config-hash
+# annotation; metadata.generation), and gives it to any later body of that object with the
+# same key. That is the digest of the later body,
+# because with server-side apply a value of a field in F changes in these ways only:
+#
+# - Another manager changes it. kubectl edit/patch/replace/label/annotate are Updates,
+#   and an Update takes ownership of every field it changes; `kubectl apply --server-side
+#   --force-conflicts` is a forced Apply, which takes over the conflicting fields; a field
+#   someone removes leaves every manager's set ("Conflicts", "Transferring ownership":
+#   https://kubernetes.io/docs/reference/using-api/server-side-apply/; the code is
+#   Updater.update in sigs.k8s.io/structured-merge-diff merge/update.go, which subtracts the
+#   modified and removed fields from every other manager's set). Writes through a subresource
+#   are attributed the same way; a change of replicas through /scale also bumps
+#   metadata.generation, which is in the key anyway. F changes, so the key does.
+# - We apply a manifest with other values. That can leave F as it was (same fields, new
+#   values), but not the rest of the key: every manifest carries the hash of its whole content
+#   in the config-hash annotation (``manifests.common.with_config_hash``), and the API server
+#   sets the entry's time when the manager changes a value of a field it owns (the `time`
+#   field of ManagedFieldsEntry in the API reference). Re-applying the same manifest after a
+#   hand edit restores the values the key was first computed from.
+# - A request that writes managedFields itself, to put a field with a value we did not apply
+#   into our entry: a forgery of the ownership record that no kubectl command makes. It is not
+#   seen until the key changes again (metadata.generation in the key catches it for the spec
+#   of kinds whose spec changes bump it, such as Deployments and Jobs; a metadata-only forgery
+#   is caught by our next apply of that child or an operator restart).
+#
+# The memo holds one key per object (its last), is dropped when the child is deleted, and is
+# bounded in total (the oldest entry goes first), so objects that come and go cannot grow it.
+
+_DigestKey = tuple[bytes, Any, Any, Any]
+
+
+def _fingerprint(fields: Any) -> bytes:
+    """SHA-256 of a field set as parsed from the API server's JSON. marshal is several times
+    faster than json.dumps on these nested dicts; format 0 writes every string the same way
+    (later formats mark interned strings), and equal bytes decode to equal sets. The API server
+    serializes a field set in one order, so the same set gives the same bytes."""
+    return hashlib.sha256(marshal.dumps(fields, 0)).digest()
+
+
+class OwnedDigests:
+    """Memo of ``owned_digest(body, manager)`` per live object (see the comment above)."""
+
+    def __init__(self, manager: str = FIELD_MANAGER, max_entries: int = 32_768) -> None:
+        self.manager = manager
+        self.max_entries = max_entries
+        self._by_uid: dict[str, tuple[_DigestKey, str]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._by_uid)
+
+    def digest(self, body: JSON) -> str | None:
+        meta = body.get("metadata", {})
+        uid = meta.get("uid")
+        entry = _apply_entry(body, self.manager)
+        if entry is None or not uid:
+            return None if entry is None else owned_digest(body, self.manager)
+        try:
+            fingerprint = _fingerprint(entry["fieldsV1"])
+        except ValueError:  # not plain JSON values (never from a watch): no memo
+            return owned_digest(body, self.manager)
+        key = (
+            fingerprint,
+            entry.get("time"),
+            (meta.get("annotations") or {}).get(keys.CONFIG_HASH),
+            meta.get("generation"),
+        )
+        cached = self._by_uid.get(uid)
+        if cached is not None and cached[0] == key:
+            self.hits += 1
+            return cached[1]
+        self.misses += 1
+        value = _digest(_canonical(_project(body, entry["fieldsV1"])))
+        self._by_uid.pop(uid, None)  # re-inserted at the end: the oldest key goes first
+        while len(self._by_uid) >= self.max_entries:
+            del self._by_uid[next(iter(self._by_uid))]
+        self._by_uid[uid] = (key, value)
+        return value
+
+    def forget(self, uid: str) -> None:
+        """The object was deleted."""
+        self._by_uid.pop(uid, None)
 
 
 def applied_digest(manifest: JSON) -> str:
@@ -214,7 +312,7 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
-def summarize_deployment(body: JSON) -> DeploymentState:
+def summarize_deployment(body: JSON, owned: str | None = None) -> DeploymentState:
     meta, spec, status = body["metadata"], body.get("spec", {}), body.get("status", {}) or {}
     rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
     conditions = {c.get("type"): c for c in status.get("conditions", []) or []}
@@ -242,10 +340,11 @@ def summarize_deployment(body: JSON) -> DeploymentState:
             if failure.get("status") == "True"
             else None
         ),
+        owned=owned,
     )
 
 
-def summarize_job(body: JSON) -> JobState:
+def summarize_job(body: JSON, owned: str | None = None) -> JobState:
     status = body.get("status", {}) or {}
     conditions = {c.get("type"): c for c in status.get("conditions", []) or [] if c.get("status") == "True"}
     failed = conditions.get("Failed")
@@ -257,6 +356,7 @@ def summarize_job(body: JSON) -> JobState:
         failed=failed is not None,
         active=_int(status.get("active")),
         message=(failed or {}).get("message", ""),
+        owned=owned,
     )
 
 
@@ -338,9 +438,30 @@ class Capacity:
         )
 
 
+GpuUse = Mapping[tuple[str, str], int]
+"""(node, GPU resource) -> GPUs its non-terminal pods request; nodes and resources at 0 absent."""
+
+
+def gpu_use_of(pod: PodState) -> Iterable[tuple[tuple[str, str], int]]:
+    """What ``pod`` adds to :data:`GpuUse`: nothing unless it is placed on a node and not
+    finished (a Succeeded or Failed pod no longer holds its GPUs; a terminating one still does)."""
+    if not pod.node or pod.phase in ("Succeeded", "Failed"):
+        return ()
+    return (((pod.node, resource), count) for resource, count in pod.gpus.items() if count)
+
+
+def gpus_in_use(pods: Iterable[PodState]) -> dict[tuple[str, str], int]:
+    """:data:`GpuUse` computed from scratch (the store maintains the same thing incrementally)."""
+    used: dict[tuple[str, str], int] = {}
+    for pod in pods:
+        for key, count in gpu_use_of(pod):
+            used[key] = used.get(key, 0) + count
+    return {key: count for key, count in used.items() if count}
+
+
 def spare_capacity(
     nodes: Iterable[NodeState],
-    pods: Iterable[PodState],
+    used: GpuUse,
     *,
     resource: str,
     node_labels: Mapping[str, Iterable[str]],
@@ -348,13 +469,11 @@ def spare_capacity(
 ) -> Capacity:
     """How many more replicas fit on nodes whose labels match ``node_labels`` (key -> allowed values).
 
-    Free GPUs per node = allocatable - GPUs requested by its non-terminal pods; a replica needs
-    all its GPUs on one node (tensor parallelism runs inside one pod).
+    Free GPUs per node = allocatable - GPUs requested by its non-terminal pods (``used``, see
+    :func:`gpus_in_use`); a replica needs all its GPUs on one node (tensor parallelism runs
+    inside one pod). O(nodes): the per-node usage is an index the store keeps up to date from
+    pod events, not a walk over every pod for each new object.
     """
-    used: dict[str, int] = {}
-    for pod in pods:
-        if pod.node and pod.phase not in ("Succeeded", "Failed"):
-            used[pod.node] = used.get(pod.node, 0) + pod.gpus.get(resource, 0)
     wanted = {k: set(v) for k, v in node_labels.items()}
     slots = matching = free_total = 0
     for node in nodes:
@@ -363,7 +482,7 @@ def spare_capacity(
         if any(node.labels.get(k) not in allowed for k, allowed in wanted.items()):
             continue
         matching += 1
-        free = max(0, node.gpus[resource] - used.get(node.name, 0))
+        free = max(0, node.gpus[resource] - used.get((node.name, resource), 0))
         free_total += free
         slots += free // max(1, gpus_per_replica)
     return Capacity(replica_slots=slots, matching_nodes=matching, free_gpus=free_total)

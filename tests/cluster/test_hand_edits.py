@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from typing import Any
 
 import pytest
@@ -47,6 +48,71 @@ def test_a_hand_edit_of_the_vllm_deployment_is_reverted(
     wait_ready(cluster, namespace, "m")
     cluster.kubectl("patch", "deployment", "m", "-n", namespace, "--type=json", "-p", json.dumps(patch))
     wait_for(lambda: _deployment_is_as_planned(cluster, namespace), timeout=20, what=f"{what} reverted")
+    wait_ready(cluster, namespace, "m")
+    settle(2)
+    versions = cluster.get("deployment", "m", "-n", namespace)["metadata"]["resourceVersion"]
+    settle(3)  # reverted once, not fought over
+    assert cluster.get("deployment", "m", "-n", namespace)["metadata"]["resourceVersion"] == versions
+
+
+# The same edits made by other means: each moves the field to another field manager, which is
+# what the operator's memo of its owned fields' digest relies on (observed.OwnedDigests).
+FORCED_APPLY = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "m"},
+    "spec": {"replicas": 3},
+}
+OTHER_MEANS: list[tuple[str, list[str], str | None]] = [
+    ("kubectl-edit", ["edit", "deployment", "m"], r"sed -i -e 's/^  replicas: 1$/  replicas: 2/'"),
+    ("label-overwrite", ["label", "--overwrite", "deployment", "m", "gptoss.dev/model=other"], None),
+    (
+        "annotate-overwrite",
+        ["annotate", "--overwrite", "deployment", "m", "gptoss.dev/template-hash=x"],
+        None,
+    ),
+    (
+        "apply-force-conflicts",
+        ["apply", "--server-side", "--force-conflicts", "--field-manager=someone-else", "-f", "-"],
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(("what", "args", "editor"), OTHER_MEANS, ids=[e[0] for e in OTHER_MEANS])
+def test_edits_by_other_kubectl_commands_are_reverted(
+    cluster: LocalCluster,
+    operator: OperatorProcess,
+    namespace: str,
+    what: str,
+    args: list[str],
+    editor: str | None,
+) -> None:
+    cluster.apply(model_deployment("m", "gpt-oss-20b", "L4"), namespace)
+    wait_ready(cluster, namespace, "m")
+    settle(2)  # a few status updates of the Deployment first: the memo holds its digest
+    template_hash = cluster.get("deployment", "m", "-n", namespace)["metadata"]["annotations"][
+        "gptoss.dev/template-hash"
+    ]
+    if editor is not None:
+        env = {**cluster.env, "KUBE_EDITOR": editor}
+        proc = subprocess.run(
+            cluster.command(str(cluster.bindir / "kubectl"), *args, "-n", namespace),
+            capture_output=True, text=True, env=env, check=False, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    else:
+        stdin = json.dumps(FORCED_APPLY) if "-f" in args else None
+        cluster.kubectl(*args, "-n", namespace, stdin=stdin)
+
+    def reverted() -> bool | None:
+        dep = cluster.get("deployment", "m", "-n", namespace)
+        return (
+            _deployment_is_as_planned(cluster, namespace)
+            and dep["metadata"]["annotations"]["gptoss.dev/template-hash"] == template_hash
+        ) or None
+
+    wait_for(reverted, timeout=20, what=f"{what} reverted")
     wait_ready(cluster, namespace, "m")
     settle(2)
     versions = cluster.get("deployment", "m", "-n", namespace)["metadata"]["resourceVersion"]

@@ -181,7 +181,7 @@ def _status_plan(body: dict[str, object]) -> object:
         children={},
         server_pods=(),
         nodes=(),
-        gpu_pods=(),
+        gpus_in_use={},
     )
     d = decide(g, OperatorSettings.from_env(), "2026-01-01T00:00:00Z")
     assert d.status.patch is not None

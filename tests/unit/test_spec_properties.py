@@ -181,7 +181,7 @@ def test_every_spec_is_refused_with_the_field_named_or_decided(spec: Any) -> Non
         children={},
         server_pods=(),
         nodes=NODES,
-        gpu_pods=(),
+        gpus_in_use={},
     )
     desired = decide(g, SETTINGS, NOW)
     assert desired.status.patch is not None

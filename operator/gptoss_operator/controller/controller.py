@@ -403,8 +403,9 @@ class Controller:
                     index, queue = self.store.model_deployment_children, self.queue
                 if event["type"] == "DELETED":
                     index.drop(owner, obj["kind"], obj["metadata"]["name"])
+                    self.store.owned_digests.forget(obj["metadata"].get("uid", ""))
                 else:
-                    index.set(owner, summarize_child(obj))
+                    index.set(owner, summarize_child(obj, self.store.owned_digests))
                 queue.add(owner)
 
         @kopf.on.event("", "v1", "pods", registry=registry)

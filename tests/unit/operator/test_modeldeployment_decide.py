@@ -24,6 +24,7 @@ from gptoss_operator.observed import (
     JobState,
     NodeState,
     PodState,
+    gpus_in_use,
     summarize_child,
 )
 from gptoss_operator.settings import OperatorSettings
@@ -70,7 +71,7 @@ def gathered(
         children=children or {},
         server_pods=(),
         nodes=nodes,
-        gpu_pods=gpu_pods,
+        gpus_in_use=gpus_in_use(gpu_pods),
     )
 
 

@@ -16,6 +16,7 @@ from gptoss_operator.observed import (
     JobState,
     NodeState,
     PodState,
+    gpus_in_use,
     spare_capacity,
     summarize_child,
     summarize_deployment,
@@ -373,7 +374,11 @@ def capacity(
     resource: str = "nvidia.com/gpu",
 ) -> Capacity:
     return spare_capacity(
-        nodes, pods, resource=resource, node_labels=node_labels, gpus_per_replica=gpus_per_replica
+        nodes,
+        gpus_in_use(pods),
+        resource=resource,
+        node_labels=node_labels,
+        gpus_per_replica=gpus_per_replica,
     )
 
 
@@ -522,3 +527,110 @@ class TestOwnedFields:
         body = self.live()
         body["metadata"]["managedFields"] = []
         assert owned_digest(body, MANAGED_BY) is None
+
+
+class TestOwnedDigestsMemo:
+    """The memo of owned_digest gives the digest of the body it is handed, and computes it
+    again whenever something that can change an owned value changed (see observed.py)."""
+
+    owned = TestOwnedFields()
+
+    def live(self, fields: dict[str, Any] | None = None, **changes: Any) -> dict[str, Any]:
+        time = changes.pop("time", "2026-11-28T10:00:00Z")
+        body = self.owned.live(fields, **changes)
+        body["metadata"].setdefault("uid", "u-1")
+        body["metadata"].setdefault("generation", 1)
+        body["metadata"]["managedFields"][0]["time"] = time
+        return body
+
+    def check(self, memo: Any, body: dict[str, Any]) -> str | None:
+        from gptoss_operator.observed import owned_digest
+
+        got = memo.digest(body)
+        assert got == owned_digest(body, MANAGED_BY)
+        return got  # type: ignore[no-any-return]
+
+    def memo(self) -> Any:
+        from gptoss_operator.observed import OwnedDigests
+
+        return OwnedDigests(MANAGED_BY)
+
+    def test_status_only_events_are_not_digested_again(self):
+        memo = self.memo()
+        self.check(memo, self.live())
+        for ready in range(3):
+            self.check(memo, self.live(status={"readyReplicas": ready}))
+        assert (memo.misses, memo.hits) == (1, 3)
+
+    def test_a_hand_edit_moves_the_field_and_is_seen(self):
+        import copy
+
+        from gptoss_operator.observed import applied_digest
+
+        memo = self.memo()
+        assert self.check(memo, self.live()) == applied_digest(self.owned.MANIFEST)
+        fields = copy.deepcopy(self.owned.FIELDS)
+        del fields["f:spec"]["f:args"]  # kubectl edit took the atomic list
+        assert self.check(memo, self.live(fields, spec__args=["--b"])) != applied_digest(self.owned.MANIFEST)
+        del fields["f:metadata"]["f:labels"]["f:a"]  # kubectl label a=2 --overwrite
+        edited = self.live(fields, spec__args=["--b"], metadata__labels={"a": "2"})
+        assert self.check(memo, edited) != applied_digest(self.owned.MANIFEST)
+        assert memo.misses == 3
+
+    def test_our_apply_of_new_values_in_the_same_second_is_seen(self):
+        # Same field set, same entry time (second resolution): the config hash tells them apart.
+        memo = self.memo()
+        before = self.check(memo, self.live())
+        after = self.live(data={"config.yaml": "y"})
+        after["metadata"]["annotations"][CONFIG_HASH_ANNOTATION] = "h2"
+        assert self.check(memo, after) != before
+        assert memo.misses == 2
+
+    @pytest.mark.parametrize(
+        "change", [{"time": "2026-11-28T10:00:01Z"}, {"metadata__generation": 2}], ids=["time", "generation"]
+    )
+    def test_a_new_entry_time_or_generation_is_digested_again(self, change):
+        memo = self.memo()
+        self.check(memo, self.live())
+        self.check(memo, self.live(data={"config.yaml": "y"}, **change))
+        assert memo.misses == 2
+
+    def test_no_uid_or_no_apply_entry(self):
+        memo = self.memo()
+        body = self.live()
+        del body["metadata"]["uid"]
+        self.check(memo, body)
+        self.check(memo, body)
+        body = self.live()
+        body["metadata"]["managedFields"] = []
+        assert self.check(memo, body) is None
+        assert len(memo) == 0
+
+    def test_forget_and_bound(self):
+        from gptoss_operator.observed import OwnedDigests
+
+        memo = OwnedDigests(MANAGED_BY, max_entries=2)
+        for uid in ("a", "b", "c"):
+            self.check(memo, self.live(metadata__uid=uid))
+        assert len(memo) == 2
+        self.check(memo, self.live(metadata__uid="a"))  # evicted first: computed again
+        assert memo.misses == 4
+        memo.forget("a")
+        memo.forget("unknown")
+        assert len(memo) == 1
+
+    def test_summarize_child_uses_it(self):
+        memo = self.memo()
+        body = self.live()
+        assert summarize_child(body, memo) == summarize_child(body)
+        assert len(memo) == 1
+
+    def test_a_field_set_marshal_cannot_write_is_digested_without_the_memo(self):
+        class Leaf(dict):  # type: ignore[type-arg]  # a dict subclass: not plain JSON
+            pass
+
+        memo = self.memo()
+        body = self.live()
+        body["metadata"]["managedFields"][0]["fieldsV1"]["f:data"] = Leaf({"f:config.yaml": {}})
+        self.check(memo, body)
+        assert len(memo) == 0

@@ -155,7 +155,7 @@ def choose_rollout(
         return ("Surge" if existing.max_surge not in ("0", "0%") else "Recreate"), None
     capacity = spare_capacity(
         g.nodes,
-        g.gpu_pods,
+        g.gpus_in_use,
         resource=gpu_resource(md),
         node_labels=node_label_requirements(md, settings),
         gpus_per_replica=plan.gpus_per_replica,

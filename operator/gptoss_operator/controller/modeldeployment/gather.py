@@ -58,6 +58,6 @@ async def gather(key: Key, store: Store, api: KubeClient) -> Gathered | None:
         children=children,
         server_pods=tuple(p for p in store.owned_pods(key) if p.component == "server"),
         nodes=tuple(store.nodes.values()),
-        gpu_pods=tuple(store.pods.values()),
+        gpus_in_use=store.gpus_in_use(),
         download_pods=tuple(p for p in store.owned_pods(key) if p.component == "download"),
     )

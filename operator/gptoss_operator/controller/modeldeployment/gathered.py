@@ -10,7 +10,7 @@ from gptoss_operator import kinds
 from gptoss_operator.api.v1alpha1 import ModelDeployment
 from gptoss_operator.controller.store import Key
 from gptoss_operator.manifests.common import child_names
-from gptoss_operator.observed import ChildState, NodeState, PodState
+from gptoss_operator.observed import ChildState, GpuUse, NodeState, PodState
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,9 @@ class Gathered:
     children: Mapping[str, ChildState]  # kind -> the child as last seen
     server_pods: tuple[PodState, ...]  # this object's vLLM pods
     nodes: tuple[NodeState, ...]  # for Auto rollouts: spare GPUs on matching nodes
-    gpu_pods: tuple[PodState, ...]  # every pod known to hold GPUs (same purpose)
+    # GPUs requested per (node, resource) by non-terminal pods (same purpose): a read-only
+    # snapshot of the store's index, never changed once gathered.
+    gpus_in_use: GpuUse
     download_pods: tuple[PodState, ...] = ()  # the weight Job's pods (why a download is stuck)
 
 
