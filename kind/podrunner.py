@@ -814,21 +814,35 @@ class Runner:
         mountPaths, so the container sees the paths its spec names (the host sees nothing)."""
         if not w.mounts:
             return argv
-        steps = []
-        # A volume mounted over a directory holding this checkout (an emptyDir at /tmp while the
-        # checkout is /tmp/ci, say) would hide the venv the process runs from: park the checkout
-        # at a path of the pod's own and bind it back on top of the volume.
-        shadowed = any(REPO.is_relative_to(dst) for _, dst, _ in w.mounts)  # equal paths too
-        parked = w.pod_dir / "checkout"
-        repo = shlex.quote(str(REPO))
+        q = shlex.quote
+        # A volume mounted over a directory that holds one of the paths still to be bound hides
+        # that path: an emptyDir at /tmp while this checkout (/tmp/ci) or the runner's own pod
+        # directories (a cache under /tmp) live there. So every source, and the checkout the
+        # process runs from, is first bound at a parking spot no mountPath covers; the
+        # mountPaths are then bound from there, outer ones first, and the checkout last.
+        mounts = sorted(w.mounts, key=lambda m: len(Path(m[1]).parts))
+        sources = [src for src, _, _ in mounts]
+        shadowed = any(REPO.is_relative_to(dst) for _, dst, _ in mounts)  # equal paths too
         if shadowed:
-            parked.mkdir(exist_ok=True)
-            steps.append(f"mount --bind {repo} {shlex.quote(str(parked))}")
-        for src, dst, is_file in w.mounts:
+            sources.append(REPO)
+        park = parking_dir([dst for _, dst, _ in mounts])
+        park.mkdir(parents=True, exist_ok=True)
+        # A tmpfs of this namespace's own: the parking spots never show on the host.
+        steps = [f"mount -t tmpfs -o size=1m,mode=0700 gptoss-park {q(str(park))}"]
+        for i, src in enumerate(sources):
+            spot = q(str(park / str(i)))
+            steps.append(
+                f"{'touch' if src.is_file() else 'mkdir'} {spot} && mount --bind {q(str(src))} {spot}"
+            )
+        for i, (_, dst, is_file) in enumerate(mounts):
             self.ensure_mountpoint(Path(dst), is_file)
-            steps.append(f"mount --bind {shlex.quote(str(src))} {shlex.quote(dst)}")
+            # Inside an outer volume the mount point is made there (as the kubelet makes it
+            # in the container's file system); on the host ensure_mountpoint made it already.
+            make = f"[ -e {q(dst)} ] || touch {q(dst)}" if is_file else f"mkdir -p {q(dst)}"
+            steps.append(f"{make} && mount --bind {q(str(park / str(i)))} {q(dst)}")
         if shadowed:
-            steps.append(f"mkdir -p {repo} && mount --bind {shlex.quote(str(parked))} {repo}")
+            repo = q(str(REPO))
+            steps.append(f"mkdir -p {repo} && mount --bind {q(str(park / str(len(mounts))))} {repo}")
         script = " && ".join(steps) + ' && exec "$@"'
         return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", *argv]
 
@@ -897,6 +911,23 @@ class Runner:
                     os.killpg(w.proc.pid, signal.SIGTERM)
         for w in workers:
             self.stop(w, "pod runner stopping", grace=5.0)
+
+
+# Where a pod's volume sources are parked in its mount namespace (in_mount_namespace): the
+# first of these that no mountPath covers (a pod could mount a volume at /run).
+PARKING_DIRS = (
+    Path("/run/gptoss-podrunner"),
+    Path("/var/lib/gptoss-podrunner"),
+    Path("/mnt/gptoss-podrunner"),
+)
+
+
+def parking_dir(destinations: list[str]) -> Path:
+    covered = [Path(os.path.realpath(d)) for d in destinations]
+    for candidate in PARKING_DIRS:
+        if not any(candidate.is_relative_to(d) for d in covered):
+            return candidate
+    raise RuntimeError(f"every parking directory is under a mountPath: {destinations}")
 
 
 def mount_points_anywhere() -> set[str]:

@@ -141,6 +141,65 @@ def test_a_volume_over_the_checkouts_directory_does_not_hide_the_checkout(
     assert out.stdout == "checkoutvolume"
 
 
+def test_volume_sources_under_a_mounted_over_directory_stay_reachable(
+    pr: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner's own pod directories under /tmp (a cache under /tmp, as CI caches may be)
+    and an emptyDir mounted at /tmp: the token and ConfigMap volumes, whose files live under
+    the hidden /tmp, must still be bound, a volume nested in another one too, whatever the
+    order of the container's volumeMounts. Failed with "special device ... does not exist"
+    when sources were bound in place after the emptyDir."""
+    import subprocess
+
+    parent = tmp_path / "tmp"
+    repo = parent / "clone"
+    repo.mkdir(parents=True)
+    (repo / "marker").write_text("checkout|")
+    volumes = parent / "cache" / "pod" / "volumes"
+    for name, file, text in (
+        ("scratch", "left", "empty-dir|"),
+        ("token", "token", "jwt|"),
+        ("cfg", "c.yaml", "cfg"),
+    ):
+        (volumes / name).mkdir(parents=True)
+        (volumes / name / file).write_text(text)
+    secrets = tmp_path / "secrets" / "sa"
+    monkeypatch.setattr(pr, "REPO", repo)
+    runner = object.__new__(pr.Runner)
+    runner.created = []
+    worker = pr.Worker(key="u/c", pod=pod(), container={}, kind="project", pod_dir=parent / "cache" / "pod")
+    worker.mounts = [
+        (volumes / "cfg", str(parent / "config"), False),  # nested in the emptyDir, listed first
+        (volumes / "scratch", str(parent), False),
+        (volumes / "token", str(secrets), False),
+    ]
+    argv = runner.in_mount_namespace(
+        worker,
+        [
+            "cat",
+            str(repo / "marker"),
+            str(parent / "left"),
+            str(secrets / "token"),
+            str(parent / "config" / "c.yaml"),
+        ],
+    )
+    out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "checkout|empty-dir|jwt|cfg"
+    assert not (volumes / "scratch" / "config").exists() or (volumes / "scratch" / "config").is_dir()
+    for path in reversed(runner.created):  # the host mount points the runner made
+        if path.is_dir():
+            path.rmdir()
+
+
+def test_parking_dir_is_never_under_a_mount_path(pr: ModuleType) -> None:
+    assert pr.parking_dir(["/tmp", "/etc/hosts"]) == pr.PARKING_DIRS[0]
+    assert pr.parking_dir(["/run"]) == pr.PARKING_DIRS[1]
+    assert pr.parking_dir(["/run/gptoss-podrunner", "/var/lib"]) == pr.PARKING_DIRS[2]
+    with pytest.raises(RuntimeError):
+        pr.parking_dir(["/"])
+
+
 def test_service_account_tokens_are_bound_to_and_cached_per_pod(pr: ModuleType) -> None:
     # A token cached per (namespace, account) outlived a deleted and re-created ServiceAccount
     # of the same name: the new pod got the old token and the API server answered 401.
