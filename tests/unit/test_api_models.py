@@ -70,6 +70,37 @@ class TestParsing:
             ({"serving": {"maxModelLen": 0}}, "spec.serving.maxModelLen"),
             ({"vllm": {"extraArgs": ["--tensor-parallel-size=4"]}}, "spec.vllm.extraArgs"),
             ({"model": "gpt-oss-7b"}, "spec.model"),
+            (
+                {
+                    "vllm": {
+                        "env": [
+                            {
+                                "name": "A",
+                                "value": "x",
+                                "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}},
+                            }
+                        ]
+                    }
+                },
+                "spec.vllm.env[0]",
+            ),
+            ({"vllm": {"env": [{"name": "A", "valueFrom": {}}]}}, "spec.vllm.env[0].valueFrom"),
+            (
+                {
+                    "vllm": {
+                        "env": [
+                            {
+                                "name": "A",
+                                "valueFrom": {
+                                    "secretKeyRef": {"name": "s", "key": "k"},
+                                    "configMapKeyRef": {"name": "c", "key": "k"},
+                                },
+                            }
+                        ]
+                    }
+                },
+                "spec.vllm.env[0].valueFrom",
+            ),
         ],
     )
     def test_errors_name_the_field(self, spec, field):

@@ -119,8 +119,8 @@ def is_hub_client_env(name: str) -> bool:
 
 
 def user_env(md: ModelDeployment) -> list[JSON]:
-    """spec.vllm.env as container env entries."""
-    return [{"name": e.name, "value": e.value} for e in md.spec.vllm.env]
+    """spec.vllm.env as container env entries (literal values and valueFrom references)."""
+    return [e.container_env() for e in md.spec.vllm.env]
 
 
 def image_pull_secrets(settings: OperatorSettings) -> JSON:

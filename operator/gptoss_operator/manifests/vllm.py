@@ -57,7 +57,7 @@ def node_label_requirements(md: ModelDeployment, settings: OperatorSettings) -> 
 
 
 def _env(md: ModelDeployment, plan: Plan, settings: OperatorSettings) -> list[JSON]:
-    env: dict[str, JSON] = {e.name: {"name": e.name, "value": e.value} for e in plan.env}
+    env: dict[str, JSON] = {e.name: e.container_env() for e in plan.env}
     # The order is part of the pod template's hash: changing it would roll out every model.
     env["HF_HOME"] = hf_home_env(settings)
     if md.spec.source.cache is not None:

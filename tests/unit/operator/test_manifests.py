@@ -245,6 +245,30 @@ class TestPodTemplateEnv:
         md = model_deployment(**CACHE, vllm={"env": [{"name": "HF_HUB_OFFLINE", "value": "0"}]})
         assert env(md)["HF_HUB_OFFLINE"]["value"] == "0"
 
+    def test_user_env_from_a_secret_or_config_map(self):
+        entries: list[dict[str, Any]] = [
+            {"name": "HTTPS_PROXY", "valueFrom": {"secretKeyRef": {"name": "proxy", "key": "url"}}},
+            {
+                "name": "VLLM_LOGGING_LEVEL",
+                "valueFrom": {"configMapKeyRef": {"name": "vllm", "key": "level"}},
+            },
+        ]
+        md = model_deployment(vllm={"env": entries})
+        assert [env(md)[e["name"]] for e in entries] == entries
+        assert [e.container_env() for e in plan(md).env][-2:] == entries  # the plan says so too
+
+    def test_value_from_overrides_plan_env_by_name(self):
+        ref = {"configMapKeyRef": {"name": "rocm", "key": "aiter"}}
+        md = model_deployment(gpu="MI300X", vllm={"env": [{"name": "VLLM_ROCM_USE_AITER", "valueFrom": ref}]})
+        assert env(md)["VLLM_ROCM_USE_AITER"] == {"name": "VLLM_ROCM_USE_AITER", "valueFrom": ref}
+
+    def test_literal_entries_and_the_plan_read_as_before(self):
+        # The pod template's hash and status.plan must not change for specs without valueFrom.
+        md = model_deployment(gpu="MI300X", vllm={"env": [{"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"}]})
+        assert all(set(e) == {"name", "value"} for e in container(md)["env"])
+        dumped = plan(md).model_dump(by_alias=True, mode="json")["env"]
+        assert all(set(e) == {"name", "value"} for e in dumped)
+
     def test_user_env_is_added(self):
         md = model_deployment(vllm={"env": [{"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"}]})
         assert env(md)["VLLM_LOGGING_LEVEL"] == {"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"}
@@ -646,6 +670,18 @@ class TestDownloadJobHubEnv:
             "HF_HOME",
             "HF_HUB_ENABLE_HF_TRANSFER",
         ]
+
+    def test_value_from_entries(self):
+        proxy = {"name": "HTTPS_PROXY", "valueFrom": {"secretKeyRef": {"name": "proxy", "key": "url"}}}
+        ca = {"name": "SSL_CERT_FILE", "valueFrom": {"configMapKeyRef": {"name": "hub", "key": "ca-path"}}}
+        debug = {
+            "name": "VLLM_LOGGING_LEVEL",
+            "valueFrom": {"configMapKeyRef": {"name": "hub", "key": "level"}},
+        }
+        md = model_deployment(**CACHE, vllm={"env": [proxy, ca, debug]})
+        assert (job_env(md)["HTTPS_PROXY"], job_env(md)["SSL_CERT_FILE"]) == (proxy, ca)
+        assert "VLLM_LOGGING_LEVEL" not in job_env(md)
+        assert (env(md)["HTTPS_PROXY"], env(md)["VLLM_LOGGING_LEVEL"]) == (proxy, debug)
 
     def test_the_table(self):
         assert is_hub_client_env("HF_ENDPOINT")
