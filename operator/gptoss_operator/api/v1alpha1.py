@@ -346,10 +346,9 @@ class EnvVar(_Model):
         source = self.value_from
         if source is None:
             return f"{self.name}={self.value}"
-        if source.secret_key_ref is not None:
-            return f"{self.name}=<Secret {source.secret_key_ref.name} key {source.secret_key_ref.key}>"
-        assert source.config_map_key_ref is not None
-        return f"{self.name}=<ConfigMap {source.config_map_key_ref.name} key {source.config_map_key_ref.key}>"
+        refs = (("Secret", source.secret_key_ref), ("ConfigMap", source.config_map_key_ref))
+        # Exactly one is set (EnvVarSource's validator).
+        return next(f"{self.name}=<{kind} {ref.name} key {ref.key}>" for kind, ref in refs if ref is not None)
 
 
 class VLLMSpec(_Model):
