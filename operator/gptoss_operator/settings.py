@@ -6,6 +6,7 @@ the table of variables, flags and defaults, and a unit test keeps the two in ste
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Final, Self
 
@@ -21,6 +22,8 @@ FIELD_MANAGER: Final = "gptoss-operator"
 # GPTOSS_ROUTER_IMAGE to the image it installs the operator from.
 DEFAULT_ROUTER_IMAGE: Final = f"ghcr.io/gpt-oss-operator/gptoss-operator:{__version__}"
 MANAGED_BY: Final = "gptoss-operator"
+# A Kubernetes object name that is a DNS subdomain (RFC 1123), as Secret names are.
+_DNS_SUBDOMAIN: Final = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
 class OperatorSettings(EnvSettings):
@@ -67,15 +70,36 @@ class OperatorSettings(EnvSettings):
         validation_alias="GPTOSS_ROUTER_IMAGE",
         description="Image of RoutePolicy router pods.",
     )
+    # Registries that need credentials: the Secrets (type kubernetes.io/dockerconfigjson) go on the
+    # pods the operator creates; a pod can only name Secrets of its own namespace, so each must
+    # exist in every namespace with ModelDeployments or RoutePolicies. Not the operator's own pod:
+    # the Helm chart's imagePullSecrets is for that. Not GPTOSS_IMAGE_PULL_SECRETS: GPTOSS_IMAGE_*
+    # names a vendor's default vLLM image (PlannerSettings.images).
+    image_pull_secrets: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        validation_alias="GPTOSS_PULL_SECRETS",
+        description="Secret names (comma-separated) for imagePullSecrets of vLLM, download and router pods.",
+    )
     # Its knobs (GPTOSS_IMAGE_NVIDIA / GPTOSS_IMAGE_AMD) are declared on PlannerSettings.
     planner: PlannerSettings = Field(default_factory=lambda: DEFAULT_SETTINGS)
 
-    @field_validator("namespaces", mode="before")
+    @field_validator("namespaces", "image_pull_secrets", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(n.strip() for n in value.split(",") if n.strip())
         return value
+
+    @field_validator("image_pull_secrets")
+    @classmethod
+    def _secret_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Checked here, once at start: a bad name would otherwise fail every pod write.
+        for name in value:
+            if len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} is not a Secret name (a DNS subdomain: lowercase a-z, 0-9, '-', '.')"
+                )
+        return tuple(dict.fromkeys(value))  # each once, in the given order
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Self:

@@ -242,6 +242,21 @@ def test_pod_security_is_restricted(own_cluster: LocalCluster) -> None:
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # one replica, no Lease
 
 
+def test_workload_pull_secrets_reach_the_operator_not_its_own_pod(own_cluster: LocalCluster) -> None:
+    def operator_pod(*sets: str) -> tuple[dict[str, Any], dict[str, str | None]]:
+        pod = of_kind(render(own_cluster, *sets), "Deployment")[0]["spec"]["template"]["spec"]
+        return pod, {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+
+    pod, env = operator_pod(
+        "workloadImagePullSecrets[0].name=regcred", "workloadImagePullSecrets[1].name=mirror"
+    )
+    assert env["GPTOSS_PULL_SECRETS"] == "regcred,mirror"
+    assert "imagePullSecrets" not in pod
+    pod, env = operator_pod("imagePullSecrets[0].name=operator-pull")
+    assert pod["imagePullSecrets"] == [{"name": "operator-pull"}]
+    assert "GPTOSS_PULL_SECRETS" not in env  # unset: the pods the operator creates carry none
+
+
 def test_gpu_labels_reach_the_operator_as_json(own_cluster: LocalCluster) -> None:
     docs = render(
         own_cluster,
@@ -264,6 +279,7 @@ def test_gpu_labels_reach_the_operator_as_json(own_cluster: LocalCluster) -> Non
         ("image.pullPolicy=Sometimes", "pullPolicy"),
         ("gpuProductLabels.values.H100={x}", "H100"),
         ("watchNamespaces={Team_A}", "watchNamespaces"),
+        ("workloadImagePullSecrets[0].name=Reg_Cred", "workloadImagePullSecrets"),
     ],
 )
 def test_schema_refuses_bad_values(own_cluster: LocalCluster, value: str, error: str) -> None:
@@ -302,7 +318,9 @@ def test_install_runs_the_operator_under_the_charts_rbac_and_survives_token_rota
 
     # The operator as the chart's pod would run it: its service account's token, nothing else.
     kubeconfig, token_file = sa_kubeconfig(cluster, SYSTEM_NS, "r1-gpt-oss-operator", tmp_path)
-    op = OperatorProcess(cluster, tmp_path / "operator.log", kubeconfig=kubeconfig)
+    op = OperatorProcess(
+        cluster, tmp_path / "operator.log", kubeconfig=kubeconfig, env={"GPTOSS_PULL_SECRETS": "regcred"}
+    )
     namespace = cluster.create_namespace("helm-rbac")
     op.start()
     try:
@@ -319,6 +337,10 @@ def test_install_runs_the_operator_under_the_charts_rbac_and_survives_token_rota
         assert cluster.get("role", "chat-router", "-n", namespace)["rules"][0]["resources"] == [
             "endpointslices"
         ]
+        # GPTOSS_PULL_SECRETS (the chart's workloadImagePullSecrets) on the pods it creates.
+        for deployment in ("m", "chat-router"):
+            pod = cluster.get("deployment", deployment, "-n", namespace)["spec"]["template"]["spec"]
+            assert pod["imagePullSecrets"] == [{"name": "regcred"}]
         # The mounted token cannot read a Secret's value with a GET.
         old = tmp_path / "old-token"
         shutil.copy(token_file, old)

@@ -105,6 +105,19 @@ def test_api_server_refuses_bad_count_and_managed_extra_args(
     assert proc.returncode != 0
     assert "metadata.name must be at most 54 characters" in proc.stderr
 
+    secret = {"secretKeyRef": {"name": "proxy", "key": "url"}}
+    for env, message in [
+        (
+            {"name": "HTTPS_PROXY", "value": "http://p:3128", "valueFrom": secret},
+            "a value or a valueFrom, not both",
+        ),
+        ({"name": "HTTPS_PROXY", "valueFrom": {}}, "exactly one of secretKeyRef and configMapKeyRef"),
+    ]:
+        body = model_deployment("bad-env", "gpt-oss-20b", "L4", vllm={"env": [env]})
+        proc = cluster.kubectl("create", "-n", namespace, "-f", "-", stdin=json.dumps(body), check=False)
+        assert proc.returncode != 0
+        assert message in proc.stderr
+
 
 def test_negative_replicas_is_one_message(
     cluster: LocalCluster, operator: OperatorProcess, namespace: str
@@ -384,7 +397,12 @@ def test_weight_cache_is_filled_by_a_job_before_the_deployment_starts(
         }
     )
     try:
-        spec = {"source": {"cache": {"size": "80Gi", "storageClassName": f"manual-{namespace}"}}}
+        proxy = {"name": "HTTPS_PROXY", "valueFrom": {"secretKeyRef": {"name": "proxy", "key": "url"}}}
+        mirror = {"name": "HF_ENDPOINT", "value": "https://hf-mirror.internal"}
+        spec = {
+            "source": {"cache": {"size": "80Gi", "storageClassName": f"manual-{namespace}"}},
+            "vllm": {"env": [mirror, proxy, {"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"}]},
+        }
         cluster.apply(model_deployment("cached", "gpt-oss-20b", "L4", **spec), namespace)
         md = wait_ready(cluster, namespace, "cached", timeout=120)
         assert condition(md, "WeightsReady")["reason"] == "Downloaded"  # type: ignore[index]
@@ -394,11 +412,20 @@ def test_weight_cache_is_filled_by_a_job_before_the_deployment_starts(
         assert "snapshot_download" in script
         assert "original/*" in script  # root files only
         assert "metal/*" in script
+        # The Hub mirror and the proxy reach the download, the vLLM-only variable does not.
+        job_env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert (job_env["HF_ENDPOINT"], job_env["HTTPS_PROXY"]) == (mirror, proxy)
+        assert "VLLM_LOGGING_LEVEL" not in job_env
         pvc = cluster.get("pvc", "cached-weights", "-n", namespace)
         assert pvc["status"]["phase"] == "Bound"
         dep = cluster.get("deployment", "cached", "-n", namespace)
         volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
         assert volumes["models"]["persistentVolumeClaim"] == {"claimName": "cached-weights", "readOnly": True}
+        assert {e["name"]: e for e in vllm_container(dep)["env"]}["HTTPS_PROXY"] == proxy
+        # The cache volume is group-writable for the container, changed only on a mismatch.
+        for pod in (job["spec"]["template"]["spec"], dep["spec"]["template"]["spec"]):
+            context = pod["securityContext"]
+            assert (context["fsGroup"], context["fsGroupChangePolicy"]) == (0, "OnRootMismatch")
     finally:
         cluster.kubectl("delete", "pv", pv_name, "--wait=false", check=False)
 

@@ -15,6 +15,7 @@ so whatever tolerates nothing can only land on the real node.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import uuid
@@ -38,6 +39,7 @@ from devtools.cluster import (
     wait_for,
 )
 from devtools.images import Podman, base_rootfs, missing_tools
+from gptoss_operator.manifests.common import POD_SECURITY
 from tests.support.netns import http, in_netns
 from tests.support.routepolicies import route_policy
 
@@ -454,3 +456,91 @@ def test_the_charts_operator_and_a_routepolicys_routers_run_on_the_real_node(nod
         http(node.netns, "GET", base + "/readyz", timeout=2)
     _helm(cluster, "uninstall", "gptoss", "-n", ns, "--wait", "--timeout=120s")
     cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def _cache_pod(node: Node, name: str, claim: str, security: dict[str, Any]) -> dict[str, Any]:
+    """A pod as the gptoss-vllm image runs (uid 2000, group 0) with ``security`` as its pod
+    security context, the claim mounted where the operator mounts the models volume."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "nodeSelector": {"type": "real"},
+            "securityContext": {**security, "runAsUser": 2000, "runAsGroup": 0},
+            "containers": [{
+                "name": "main", "image": node.image, "imagePullPolicy": "Never", "command": IDLE,
+                "securityContext": RESTRICTED_CONTAINER,
+                "volumeMounts": [{"name": "models", "mountPath": "/models"}],
+            }],
+            "volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": claim}}],
+        },
+    }  # fmt: skip
+
+
+def _local_claim(node: Node, ns: str, name: str, path: Path) -> None:
+    """A PVC bound to a ``local`` PV at ``path`` on the real node (a volume type whose ownership
+    the kubelet manages, like a cloud disk)."""
+    storage_class = f"{ns}-{name}"
+    node.cluster.apply({
+        "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": storage_class},
+        "spec": {
+            "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+            "storageClassName": storage_class, "local": {"path": str(path)},
+            "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": [NODE]}]}]}},
+        },
+    })  # fmt: skip
+    node.cluster.apply({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": storage_class,
+                 "resources": {"requests": {"storage": "1Gi"}}},
+    }, ns)  # fmt: skip
+
+
+def test_the_operators_fs_group_lets_the_non_root_vllm_image_write_a_root_owned_cache(
+    node: Node, tmp_path: Path
+) -> None:
+    cluster = node.cluster
+    ns = cluster.create_namespace("real-node-cache")
+    write = ["python", "-c", "open('/models/written', 'w').write('weights')"]
+    # What a provisioner hands out: a fresh volume whose root is root:root 0755.
+    roots = {name: tmp_path / name for name in ("without", "with")}
+    for root in roots.values():
+        root.mkdir()
+        root.chmod(0o755)
+        assert (root.stat().st_uid, root.stat().st_gid) == (0, 0)
+        _local_claim(node, ns, root.name, root)
+    restricted = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    try:
+        # Without fsGroup, uid 2000 cannot write it (the gap this closes).
+        cluster.apply(_cache_pod(node, "without", "without", restricted), ns)
+        node.wait_running(ns, "without")
+        denied = node.exec(ns, "without", *write, check=False)
+        assert denied.returncode != 0, denied
+        assert "Permission denied" in denied.stderr, denied
+
+        # The operator's own pod security context (vLLM pods and the download Job).
+        operators = {**POD_SECURITY["securityContext"], "runAsNonRoot": True}
+        cluster.apply(_cache_pod(node, "first", "with", operators), ns)
+        node.wait_running(ns, "first")
+        node.exec(ns, "first", *write)
+        top, written = roots["with"].stat(), (roots["with"] / "written").stat()
+        assert top.st_gid == 0
+        assert top.st_mode & 0o2070 == 0o2070, oct(top.st_mode)  # setgid, group rwx
+        assert (written.st_uid, written.st_gid) == (2000, 0)
+
+        # OnRootMismatch: with the root already right, the next pod start walks nothing, so a
+        # file of another group keeps it (Always would change it to group 0 at every start).
+        marker = roots["with"] / "marker"
+        marker.write_text("x")
+        os.chown(marker, 0, 4242)
+        cluster.kubectl("delete", "pod", "first", "-n", ns, "--wait=true", "--timeout=60s")
+        cluster.apply(_cache_pod(node, "second", "with", operators), ns)
+        node.wait_running(ns, "second")
+        assert node.exec(ns, "second", "cat", "/models/written").stdout == "weights"
+        assert marker.stat().st_gid == 4242
+    finally:
+        cluster.kubectl("delete", "namespace", ns, "--wait=true", "--timeout=90s", check=False)
+        for root in roots.values():
+            cluster.kubectl("delete", "pv", f"{ns}-{root.name}", "--wait=false", check=False)

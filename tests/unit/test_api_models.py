@@ -70,6 +70,37 @@ class TestParsing:
             ({"serving": {"maxModelLen": 0}}, "spec.serving.maxModelLen"),
             ({"vllm": {"extraArgs": ["--tensor-parallel-size=4"]}}, "spec.vllm.extraArgs"),
             ({"model": "gpt-oss-7b"}, "spec.model"),
+            (
+                {
+                    "vllm": {
+                        "env": [
+                            {
+                                "name": "A",
+                                "value": "x",
+                                "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}},
+                            }
+                        ]
+                    }
+                },
+                "spec.vllm.env[0]",
+            ),
+            ({"vllm": {"env": [{"name": "A", "valueFrom": {}}]}}, "spec.vllm.env[0].valueFrom"),
+            (
+                {
+                    "vllm": {
+                        "env": [
+                            {
+                                "name": "A",
+                                "valueFrom": {
+                                    "secretKeyRef": {"name": "s", "key": "k"},
+                                    "configMapKeyRef": {"name": "c", "key": "k"},
+                                },
+                            }
+                        ]
+                    }
+                },
+                "spec.vllm.env[0].valueFrom",
+            ),
         ],
     )
     def test_errors_name_the_field(self, spec, field):
@@ -186,3 +217,17 @@ class TestNameLength:
         crd = next(c for c in all_crds() if c["spec"]["names"]["kind"] == "ModelDeployment")
         rules = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"]
         assert {"rule": "self.metadata.name.size() <= 54"}.items() <= rules[0].items()
+
+
+def test_env_describe_names_the_source_never_a_value() -> None:
+    from gptoss_operator.api import EnvVar
+
+    assert EnvVar(name="A", value="1").describe() == "A=1"
+    secret = EnvVar.model_validate(
+        {"name": "P", "valueFrom": {"secretKeyRef": {"name": "proxy", "key": "url"}}}
+    )
+    assert secret.describe() == "P=<Secret proxy key url>"
+    config = EnvVar.model_validate(
+        {"name": "E", "valueFrom": {"configMapKeyRef": {"name": "hub", "key": "url"}}}
+    )
+    assert config.describe() == "E=<ConfigMap hub key url>"

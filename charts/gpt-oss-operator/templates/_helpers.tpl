@@ -51,3 +51,10 @@ app.kubernetes.io/component: operator
 {{- define "gpt-oss-operator.clusterwide" -}}
 {{- if not .Values.watchNamespaces }}true{{ end }}
 {{- end }}
+
+{{/* A list of {name: ...} as comma-separated names (GPTOSS_PULL_SECRETS). */}}
+{{- define "gpt-oss-operator.secretNames" -}}
+{{- $names := list }}
+{{- range . }}{{ $names = append $names .name }}{{ end }}
+{{- join "," $names }}
+{{- end }}

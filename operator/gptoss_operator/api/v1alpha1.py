@@ -9,9 +9,9 @@ that names the field (see :func:`gptoss_operator.validation_messages.describe_va
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from gptoss_operator.api.managed_flags import MANAGED_FLAG_REGEX, MANAGED_FLAGS_MESSAGE, managed_flags_in
@@ -269,11 +269,86 @@ class SchedulingSpec(_Model):
     )
 
 
+class ConfigMapKeyRef(_Model):
+    """A key in a ConfigMap in the ModelDeployment's namespace."""
+
+    name: str = Field(min_length=1, max_length=MAX_NAME, description="Name of the ConfigMap.")
+    key: str = Field(min_length=1, max_length=MAX_NAME, description="Key within the ConfigMap.")
+
+
+class EnvVarSource(_Model):
+    """Where a variable's value comes from: one key of a Secret or of a ConfigMap (Kubernetes' own
+    secretKeyRef / configMapKeyRef). The operator never reads it; the kubelet does."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.secretKeyRef) != has(self.configMapKeyRef)",
+                    "message": "valueFrom needs exactly one of secretKeyRef and configMapKeyRef",
+                }
+            ]
+        }
+    )
+
+    secret_key_ref: SecretKeyRef | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="A key of a Secret."
+    )
+    config_map_key_ref: ConfigMapKeyRef | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="A key of a ConfigMap."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.secret_key_ref is None) == (self.config_map_key_ref is None):
+            raise ValueError("valueFrom needs exactly one of secretKeyRef and configMapKeyRef")
+        return self
+
+
 class EnvVar(_Model):
-    """An environment variable with a literal value."""
+    """An environment variable: a literal value, or a key of a Secret or ConfigMap (valueFrom)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.valueFrom) || !has(self.value) || self.value == ''",
+                    "message": "an env entry has a value or a valueFrom, not both",
+                }
+            ]
+        }
+    )
 
     name: str = Field(min_length=1, max_length=MAX_NAME, description="Variable name.")
     value: str = Field(default="", max_length=MAX_ENV_VALUE, description="Variable value (at most 4 KiB).")
+    # Left out of the JSON when unset, so a plan without such entries reads as it always has.
+    value_from: EnvVarSource | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="The value from a key of a Secret or ConfigMap in the ModelDeployment's namespace, instead of value.",
+    )
+
+    @model_validator(mode="after")
+    def _value_or_value_from(self) -> Self:
+        if self.value_from is not None and self.value:
+            raise ValueError("an env entry has a value or a valueFrom, not both")
+        return self
+
+    def container_env(self) -> dict[str, Any]:
+        """The entry of a container's env list (a literal one exactly as before valueFrom existed:
+        it is part of the pod template's hash)."""
+        if self.value_from is None:
+            return {"name": self.name, "value": self.value}
+        return {"name": self.name, "valueFrom": self.value_from.model_dump(by_alias=True, exclude_none=True)}
+
+    def describe(self) -> str:
+        """NAME=value, or where the value comes from (never a Secret's content: it is not known)."""
+        source = self.value_from
+        if source is None:
+            return f"{self.name}={self.value}"
+        refs = (("Secret", source.secret_key_ref), ("ConfigMap", source.config_map_key_ref))
+        # Exactly one is set (EnvVarSource's validator).
+        return next(f"{self.name}=<{kind} {ref.name} key {ref.key}>" for kind, ref in refs if ref is not None)
 
 
 class VLLMSpec(_Model):

@@ -268,4 +268,4 @@ def _print_text(spec: Any, result: Any, settings: Any) -> None:
     )
     print(f"image: {result.image} (vLLM {result.vllm_version})")
     print("args: " + " ".join(result.args))
-    print("env: " + (" ".join(f"{e.name}={e.value}" for e in result.env) or "(none)"))
+    print("env: " + (" ".join(e.describe() for e in result.env) or "(none)"))

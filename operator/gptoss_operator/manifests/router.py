@@ -18,7 +18,7 @@ import yaml
 from gptoss_operator import labels as keys
 from gptoss_operator.api.routepolicy import KIND, ROUTER_NAME_SUFFIX, Backend, RoutePolicy
 from gptoss_operator.api.v1alpha1 import API_VERSION
-from gptoss_operator.manifests.common import JSON, child_names, with_config_hash
+from gptoss_operator.manifests.common import JSON, child_names, image_pull_secrets, with_config_hash
 from gptoss_operator.settings import MANAGED_BY, OperatorSettings
 
 APP_NAME: Final = "gptoss-router"
@@ -294,6 +294,7 @@ def deployment(policy: RoutePolicy, settings: OperatorSettings) -> JSON:
                         "fsGroup": RUN_AS_USER,
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
+                    **image_pull_secrets(settings),
                     "terminationGracePeriodSeconds": 30,
                     "topologySpreadConstraints": [
                         {

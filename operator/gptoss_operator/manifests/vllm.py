@@ -14,8 +14,10 @@ from gptoss_operator.manifests.common import (
     digest,
     hf_home_env,
     hf_token_env,
+    image_pull_secrets,
     metadata,
     selector_labels,
+    user_env,
     with_config_hash,
 )
 from gptoss_operator.planning.catalog import gpu_profile
@@ -55,15 +57,14 @@ def node_label_requirements(md: ModelDeployment, settings: OperatorSettings) -> 
 
 
 def _env(md: ModelDeployment, plan: Plan, settings: OperatorSettings) -> list[JSON]:
-    env: dict[str, JSON] = {e.name: {"name": e.name, "value": e.value} for e in plan.env}
+    env: dict[str, JSON] = {e.name: e.container_env() for e in plan.env}
     # The order is part of the pod template's hash: changing it would roll out every model.
     env["HF_HOME"] = hf_home_env(settings)
     if md.spec.source.cache is not None:
         # Weights are on the read-only cache volume: never reach the Hub at start.
         env["HF_HUB_OFFLINE"] = {"name": "HF_HUB_OFFLINE", "value": "1"}
     env.update((e["name"], e) for e in hf_token_env(md))
-    for e in md.spec.vllm.env:  # the user's env wins over the plan's, by name
-        env[e.name] = {"name": e.name, "value": e.value}
+    env.update((e["name"], e) for e in user_env(md))  # the user's env wins over the plan's, by name
     return list(env.values())
 
 
@@ -104,6 +105,7 @@ def pod_template(md: ModelDeployment, plan: Plan, settings: OperatorSettings, st
         "affinity": node_affinity(md, settings),
         "tolerations": tolerations,
         **POD_SECURITY,
+        **image_pull_secrets(settings),
         # vLLM drains in-flight requests on SIGTERM; long generations need more than 30 s.
         "terminationGracePeriodSeconds": 120,
         "containers": [

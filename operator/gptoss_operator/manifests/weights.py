@@ -13,7 +13,10 @@ from gptoss_operator.manifests.common import (
     child_names,
     hf_home_env,
     hf_token_env,
+    image_pull_secrets,
+    is_hub_client_env,
     metadata,
+    user_env,
     with_config_hash,
 )
 from gptoss_operator.planning.model_profiles import model_profile
@@ -75,13 +78,19 @@ def download_job(md: ModelDeployment, plan: Plan, settings: OperatorSettings) ->
         f"local_dir={json.dumps(weights_dir(md, settings))}, ignore_patterns={json.dumps(list(IGNORED_PATTERNS))})\n"
         "print('weights ready in', path)\n"
     )
-    env: list[JSON] = [
-        hf_home_env(settings),
-        # Parallel transfers of the multi-GB shards (huggingface_hub's hf_transfer/xet backends
-        # pick this up when present).
-        {"name": "HF_HUB_ENABLE_HF_TRANSFER", "value": "1"},
-        *hf_token_env(md),
-    ]
+    env: dict[str, JSON] = {
+        e["name"]: e
+        for e in [
+            hf_home_env(settings),
+            # Parallel transfers of the multi-GB shards (huggingface_hub's hf_transfer/xet backends
+            # pick this up when present).
+            {"name": "HF_HUB_ENABLE_HF_TRANSFER", "value": "1"},
+            *hf_token_env(md),
+        ]
+    }
+    # The Hub client's part of the user's env (a mirror, a proxy, a CA bundle), winning by name
+    # as on the vLLM container; the rest of spec.vllm.env is vLLM's alone (common.py says why).
+    env.update((e["name"], e) for e in user_env(md) if is_hub_client_env(e["name"]))
     manifest: JSON = {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -97,12 +106,13 @@ def download_job(md: ModelDeployment, plan: Plan, settings: OperatorSettings) ->
                 "spec": {
                     "restartPolicy": "OnFailure",
                     **POD_SECURITY,
+                    **image_pull_secrets(settings),
                     "containers": [
                         {
                             "name": "download",
                             "image": plan.image,
                             "command": ["python3", "-c", script],
-                            "env": env,
+                            "env": list(env.values()),
                             "volumeMounts": [
                                 {"name": "models", "mountPath": settings.planner.model_mount_path}
                             ],

@@ -64,5 +64,6 @@ def vllm_env(spec: ModelDeploymentSpec, gpu: GPUProfile, version: VLLMVersion) -
     env = dict(gpu.env)
     if gpu.moe_path is MoEPath.FLASHINFER_TRTLLM_MXFP8 and version < MOE_BACKEND_FLAG_SINCE:
         env.update([_BLACKWELL_MXFP8_ENV])
-    env.update({e.name: e.value for e in spec.vllm.env})
-    return [EnvVar(name=name, value=value) for name, value in env.items()]
+    merged = {name: EnvVar(name=name, value=value) for name, value in env.items()}
+    merged.update((e.name, e) for e in spec.vllm.env)
+    return list(merged.values())

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gptoss_operator.api.routepolicy import RoutePolicy
 from gptoss_operator.api.v1alpha1 import ModelDeployment, Plan
 from gptoss_operator.labels import CONFIG_HASH as CONFIG_HASH_ANNOTATION
 from gptoss_operator.labels import TEMPLATE_HASH as TEMPLATE_HASH_ANNOTATION
-from gptoss_operator.manifests.common import digest, labels, owner_reference, selector_labels
+from gptoss_operator.manifests.common import (
+    digest,
+    is_hub_client_env,
+    labels,
+    owner_reference,
+    selector_labels,
+)
+from gptoss_operator.manifests.router import deployment as router_deployment
 from gptoss_operator.manifests.vllm import (
     deployment,
     disruption_budget,
@@ -27,6 +36,7 @@ from gptoss_operator.manifests.weights import (
 )
 from gptoss_operator.planning import PlannerSettings, StartupBudget, plan_deployment, startup_budget
 from gptoss_operator.settings import OperatorSettings
+from tests.support.routepolicies import route_policy
 
 SETTINGS = OperatorSettings()
 CACHE: dict[str, Any] = {"source": {"cache": {}}}
@@ -234,6 +244,30 @@ class TestPodTemplateEnv:
     def test_user_env_overrides_operator_env(self):
         md = model_deployment(**CACHE, vllm={"env": [{"name": "HF_HUB_OFFLINE", "value": "0"}]})
         assert env(md)["HF_HUB_OFFLINE"]["value"] == "0"
+
+    def test_user_env_from_a_secret_or_config_map(self):
+        entries: list[dict[str, Any]] = [
+            {"name": "HTTPS_PROXY", "valueFrom": {"secretKeyRef": {"name": "proxy", "key": "url"}}},
+            {
+                "name": "VLLM_LOGGING_LEVEL",
+                "valueFrom": {"configMapKeyRef": {"name": "vllm", "key": "level"}},
+            },
+        ]
+        md = model_deployment(vllm={"env": entries})
+        assert [env(md)[e["name"]] for e in entries] == entries
+        assert [e.container_env() for e in plan(md).env][-2:] == entries  # the plan says so too
+
+    def test_value_from_overrides_plan_env_by_name(self):
+        ref = {"configMapKeyRef": {"name": "rocm", "key": "aiter"}}
+        md = model_deployment(gpu="MI300X", vllm={"env": [{"name": "VLLM_ROCM_USE_AITER", "valueFrom": ref}]})
+        assert env(md)["VLLM_ROCM_USE_AITER"] == {"name": "VLLM_ROCM_USE_AITER", "valueFrom": ref}
+
+    def test_literal_entries_and_the_plan_read_as_before(self):
+        # The pod template's hash and status.plan must not change for specs without valueFrom.
+        md = model_deployment(gpu="MI300X", vllm={"env": [{"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"}]})
+        assert all(set(e) == {"name", "value"} for e in container(md)["env"])
+        dumped = plan(md).model_dump(by_alias=True, mode="json")["env"]
+        assert all(set(e) == {"name", "value"} for e in dumped)
 
     def test_user_env_is_added(self):
         md = model_deployment(vllm={"env": [{"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"}]})
@@ -529,3 +563,184 @@ class TestConfigHash:
         stamp = manifest["metadata"]["annotations"].pop(CONFIG_HASH_ANNOTATION)
         manifest["metadata"].pop("annotations")  # the Service has no other annotations
         assert stamp == digest(manifest)
+
+
+def job_pod(md: ModelDeployment, settings: OperatorSettings = SETTINGS) -> dict[str, Any]:
+    job = download_job(md, plan(md), settings)
+    assert job is not None
+    pod: dict[str, Any] = job["spec"]["template"]["spec"]
+    return pod
+
+
+def job_env(md: ModelDeployment) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in job_pod(md)["containers"][0]["env"]}
+
+
+def job_hash(md: ModelDeployment) -> str:
+    job = download_job(md, plan(md), SETTINGS)
+    assert job is not None
+    annotation: str = job["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
+    return annotation
+
+
+def with_env(*pairs: tuple[str, str], **spec: Any) -> ModelDeployment:
+    return model_deployment(**CACHE, vllm={"env": [{"name": n, "value": v} for n, v in pairs]}, **spec)
+
+
+class TestVolumeGroup:
+    """The cache volume is group-writable for the container (fsGroup), changed only once."""
+
+    @pytest.mark.parametrize("spec", [{}, CACHE], ids=["download-at-start", "cached"])
+    def test_vllm_pods(self, spec):
+        context = template(model_deployment(**spec))["spec"]["securityContext"]
+        assert context == {
+            "seccompProfile": {"type": "RuntimeDefault"},
+            "fsGroup": 0,
+            "fsGroupChangePolicy": "OnRootMismatch",
+        }
+
+    def test_download_job(self):
+        context = job_pod(model_deployment(**CACHE))["securityContext"]
+        assert (context["fsGroup"], context["fsGroupChangePolicy"]) == (0, "OnRootMismatch")
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+
+    def test_the_job_still_mounts_the_claim_writable_and_the_pods_read_only(self):
+        md = model_deployment(**CACHE)
+        assert "readOnly" not in job_pod(md)["containers"][0]["volumeMounts"][0]
+        mounts = {m["name"]: m for m in container(md)["volumeMounts"]}
+        assert mounts["models"]["readOnly"] is True
+
+    def test_the_group_is_the_one_the_project_image_runs_with(self):
+        # runtime-image/vllm.Dockerfile: USER 2000:0 (the upstream image runs as root).
+        dockerfile = (Path(__file__).resolve().parents[3] / "runtime-image" / "vllm.Dockerfile").read_text()
+        user = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("USER ")]
+        assert user == ["2000:0"]
+        assert job_pod(model_deployment(**CACHE))["securityContext"]["fsGroup"] == int(user[0].split(":")[1])
+
+
+class TestDownloadJobHubEnv:
+    """The download Job takes the Hub client's part of spec.vllm.env, and only that."""
+
+    def test_a_hub_mirror_reaches_the_job(self):
+        md = with_env(("HF_ENDPOINT", "https://hf-mirror.internal"))
+        assert job_env(md)["HF_ENDPOINT"] == {"name": "HF_ENDPOINT", "value": "https://hf-mirror.internal"}
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "NO_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "no_proxy",
+            "REQUESTS_CA_BUNDLE",
+            "SSL_CERT_FILE",
+            "CURL_CA_BUNDLE",
+            "HF_HUB_DOWNLOAD_TIMEOUT",
+            "HUGGING_FACE_HUB_TOKEN",
+        ],
+    )
+    def test_proxy_ca_and_hub_variables_reach_the_job(self, name):
+        assert job_env(with_env((name, "x")))[name]["value"] == "x"
+
+    @pytest.mark.parametrize("name", ["VLLM_LOGGING_LEVEL", "NCCL_DEBUG", "HF_HUB_OFFLINE", "PYTHONPATH"])
+    def test_other_variables_stay_on_the_vllm_container(self, name):
+        md = with_env((name, "1"))
+        assert name not in job_env(md)
+        assert env(md)[name]["value"] == "1"
+
+    def test_a_vllm_only_change_keeps_the_jobs_config_hash(self):
+        # A new hash would delete and re-create the Job, i.e. run the download again.
+        assert job_hash(with_env(("VLLM_LOGGING_LEVEL", "DEBUG"))) == job_hash(model_deployment(**CACHE))
+
+    def test_a_mirror_change_changes_the_jobs_config_hash(self):
+        a = job_hash(with_env(("HF_ENDPOINT", "https://a.internal")))
+        b = job_hash(with_env(("HF_ENDPOINT", "https://b.internal")))
+        assert len({a, b, job_hash(model_deployment(**CACHE))}) == 3
+
+    def test_the_users_value_wins_once_by_name(self):
+        md = with_env(("HF_HUB_ENABLE_HF_TRANSFER", "0"))
+        names = [e["name"] for e in job_pod(md)["containers"][0]["env"]]
+        assert names.count("HF_HUB_ENABLE_HF_TRANSFER") == 1
+        assert job_env(md)["HF_HUB_ENABLE_HF_TRANSFER"]["value"] == "0"
+
+    def test_no_user_env_keeps_the_jobs_env(self):
+        assert [e["name"] for e in job_pod(model_deployment(**CACHE))["containers"][0]["env"]] == [
+            "HF_HOME",
+            "HF_HUB_ENABLE_HF_TRANSFER",
+        ]
+
+    def test_value_from_entries(self):
+        proxy = {"name": "HTTPS_PROXY", "valueFrom": {"secretKeyRef": {"name": "proxy", "key": "url"}}}
+        ca = {"name": "SSL_CERT_FILE", "valueFrom": {"configMapKeyRef": {"name": "hub", "key": "ca-path"}}}
+        debug = {
+            "name": "VLLM_LOGGING_LEVEL",
+            "valueFrom": {"configMapKeyRef": {"name": "hub", "key": "level"}},
+        }
+        md = model_deployment(**CACHE, vllm={"env": [proxy, ca, debug]})
+        assert (job_env(md)["HTTPS_PROXY"], job_env(md)["SSL_CERT_FILE"]) == (proxy, ca)
+        assert "VLLM_LOGGING_LEVEL" not in job_env(md)
+        assert (env(md)["HTTPS_PROXY"], env(md)["VLLM_LOGGING_LEVEL"]) == (proxy, debug)
+
+    def test_the_table(self):
+        assert is_hub_client_env("HF_ENDPOINT")
+        assert is_hub_client_env("HF_XET_HIGH_PERFORMANCE")
+        assert not is_hub_client_env("HF_HUB_OFFLINE")
+        assert not is_hub_client_env("Https_Proxy")  # the two spellings clients read, no others
+        assert not is_hub_client_env("VLLM_HF_ENDPOINT")
+
+
+PULL = OperatorSettings(image_pull_secrets=("regcred", "mirror-creds"))
+
+
+def policy() -> RoutePolicy:
+    body = route_policy("chat")
+    body["metadata"] |= {"namespace": "llm", "uid": "u-rp"}
+    return RoutePolicy.model_validate(body)
+
+
+def pod_specs(settings: OperatorSettings) -> dict[str, dict[str, Any]]:
+    md = model_deployment(**CACHE)
+    return {
+        "vllm": template(md, settings)["spec"],
+        "download": job_pod(md, settings),
+        "router": router_deployment(policy(), settings)["spec"]["template"]["spec"],
+    }
+
+
+def config_hashes(settings: OperatorSettings) -> dict[str, str]:
+    md = model_deployment(**CACHE)
+    job = download_job(md, plan(md), settings)
+    assert job is not None
+    built = {
+        "vllm": deployment(md, template(md, settings), budget(md), "Surge"),
+        "download": job,
+        "router": router_deployment(policy(), settings),
+    }
+    return {k: v["metadata"]["annotations"][CONFIG_HASH_ANNOTATION] for k, v in built.items()}
+
+
+class TestImagePullSecrets:
+    @pytest.mark.parametrize("pod", ["vllm", "download", "router"])
+    def test_every_pod_the_operator_creates(self, pod):
+        assert pod_specs(PULL)[pod]["imagePullSecrets"] == [{"name": "regcred"}, {"name": "mirror-creds"}]
+
+    @pytest.mark.parametrize("pod", ["vllm", "download", "router"])
+    def test_none_by_default(self, pod):
+        assert "imagePullSecrets" not in pod_specs(SETTINGS)[pod]
+
+    def test_unset_leaves_every_manifest_as_it_was(self):
+        # Unset must not even add an empty list: a new config hash re-applies every object, and a
+        # new pod template rolls every model, on an operator upgrade.
+        assert config_hashes(OperatorSettings.from_env({"GPTOSS_PULL_SECRETS": ""})) == config_hashes(
+            SETTINGS
+        )
+        specs = pod_specs(PULL)
+        for spec in specs.values():
+            del spec["imagePullSecrets"]
+        assert specs == pod_specs(SETTINGS)
+
+    def test_setting_them_changes_the_hashes(self):
+        with_secrets, without = config_hashes(PULL), config_hashes(SETTINGS)
+        assert all(with_secrets[k] != without[k] for k in without)

@@ -107,6 +107,24 @@ class TestFromEnv:
         assert OperatorSettings().workers == 16
         assert PlannerSettings() == DEFAULT_SETTINGS
 
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            ("regcred", ("regcred",)),
+            (" regcred , mirror.creds ,,regcred", ("regcred", "mirror.creds")),
+            ("", ()),
+        ],
+    )
+    def test_pull_secrets(self, value, expected):
+        s = OperatorSettings.from_env({"GPTOSS_PULL_SECRETS": value})
+        assert s.image_pull_secrets == expected
+        assert s.planner == DEFAULT_SETTINGS  # not read as a vendor's image (GPTOSS_IMAGE_*)
+
+    @pytest.mark.parametrize("value", ["RegCred", "reg_cred", "-regcred", "a" * 254])
+    def test_pull_secrets_must_be_secret_names(self, value):
+        with pytest.raises(ValidationError, match="is not a Secret name"):
+            OperatorSettings.from_env({"GPTOSS_PULL_SECRETS": value})
+
     def test_image_needs_a_vendor(self):
         with pytest.raises(ValidationError, match="GPTOSS_IMAGE_NVIDIA"):
             OperatorSettings.from_env({"GPTOSS_IMAGE": "vllm/vllm-openai:v0.33.0"})
