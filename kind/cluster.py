@@ -331,15 +331,21 @@ def pid_alive(pid: int) -> bool:
 
 
 def stop_pids(pids: dict[str, int], timeout: float = 15.0) -> None:
-    # Reverse start order: the pod runner, kwok and the controllers first, etcd last.
+    """SIGTERM each component and wait for it, in reverse start order (kwok and the controllers,
+    then the API server, etcd last); SIGKILL what is still running after ``timeout``.
+
+    One at a time: a kube-apiserver whose etcd is already gone does not finish its graceful
+    shutdown (it was still running 20 s after SIGTERM), while one stopped before its etcd exits
+    in about a second. Signalled together, every `down` waited the full timeout.
+    """
     order = sorted(pids, key=lambda c: COMPONENTS.index(c) if c in COMPONENTS else 99, reverse=True)
     for component in order:
+        pid = pids[component]
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pids[component], signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(pid_alive(p) for p in pids.values()):
-        time.sleep(0.1)
-    for pid in pids.values():
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and pid_alive(pid):
+            time.sleep(0.05)
         if pid_alive(pid):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
