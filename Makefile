@@ -20,8 +20,10 @@ check: venv
 
 # Lint, type checks, then every test: unit, router and the cluster tests on the real
 # local control plane (kind/cluster builds it on first use). Nothing is skipped.
+# Two workers, one test file at a time each (--dist loadfile: a module's cluster fixture is
+# started once); each worker has its own session clusters. The slowest tests are listed last.
 test: check
-	$(BIN)/pytest -p no:cacheprovider
+	$(BIN)/pytest -p no:cacheprovider -n 2 --dist loadfile --durations=25
 
 unit: venv
 	$(BIN)/pytest -m "not cluster"
