@@ -420,7 +420,7 @@ def run_one(n: int, quiet_seconds: float, timeout: float, workdir: Path) -> Scal
     cluster = start_cluster(n, "op", workdir)
     operator = OperatorProcess(cluster, workdir / f"operator-{n}.log")
     try:
-        operator.install_crds()
+        operator.cluster.install_crds()
         operator.start()
         return asyncio.run(measure(cluster, operator, n, quiet_seconds, timeout))
     finally:

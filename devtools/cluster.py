@@ -153,6 +153,14 @@ class LocalCluster:
         ns = ["-n", namespace] if namespace else []
         self.kubectl("apply", "--server-side", "--field-manager=pytest", *ns, "-f", "-", stdin=body)
 
+    def install_crds(self) -> None:
+        """Both CRDs from crds/ (the generator's output), server-side applied, and Established."""
+        self.kubectl(
+            "apply", "--server-side", "--force-conflicts", "--field-manager=pytest", "-f", str(REPO / "crds")
+        )
+        for crd in ("modeldeployments.gptoss.dev", "routepolicies.gptoss.dev"):
+            self.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd}")
+
     def create_namespace(self, prefix: str) -> str:
         # Namespace names are DNS labels: lower-case, <= 63 characters.
         slug = re.sub(r"[^a-z0-9-]+", "-", prefix.lower()).strip("-")[:40].rstrip("-")

@@ -13,7 +13,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devtools.cluster import REPO, LocalCluster, wait_for
+from devtools.cluster import LocalCluster, wait_for
 
 _SAMPLE = re.compile(
     r'^gptoss_operator_api_writes_total\{resource="([^"]+)",verb="([^"]+)"\} ([0-9.e+]+)$', re.M
@@ -37,13 +37,6 @@ class OperatorProcess:
     kubeconfig: Path | None = None  # instead of the cluster's own (e.g. an inline-data copy)
     env: dict[str, str] = field(default_factory=dict)  # extra environment, e.g. GPTOSS_RELIST_SECONDS
     liveness_port: int = 0  # 0: no /healthz endpoint
-
-    def install_crds(self) -> None:
-        self.cluster.kubectl(
-            "apply", "--server-side", "--force-conflicts", "--field-manager=pytest", "-f", str(REPO / "crds")
-        )
-        for crd in ("modeldeployments.gptoss.dev", "routepolicies.gptoss.dev"):
-            self.cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd}")
 
     def start(self) -> None:
         self.metrics_port = free_port()

@@ -16,7 +16,7 @@ from tests.support.clusters import running_cluster
 def operator(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """The operator, installed (CRDs) and running as its own process for the whole session."""
     proc = OperatorProcess(cluster, Path(tmp_path_factory.mktemp("operator")) / "operator.log")
-    proc.install_crds()
+    cluster.install_crds()
     proc.start()
     try:
         yield proc
@@ -54,4 +54,12 @@ def own_cluster() -> Iterator[LocalCluster]:
     """A local control plane for one module alone (never a reused GPTOSS_TEST_CLUSTER): for tests
     whose operator must be the only writer, or which count every write."""
     with running_cluster(reuse_env=False) as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def own_served_cluster() -> Iterator[LocalCluster]:
+    """A served cluster for one module alone (never a reused GPTOSS_TEST_SERVED_CLUSTER): for
+    tests whose chart-installed operators must be the only operators in it."""
+    with running_cluster("a served local cluster", serve=True, reuse_env=False) as local:
         yield local

@@ -76,7 +76,7 @@ def operator(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) ->
         env={"GPTOSS_RELIST_SECONDS": RELIST_SECONDS},
         liveness_port=free_port(),
     )
-    proc.install_crds()
+    proc.cluster.install_crds()
     proc.start()
     try:
         yield proc

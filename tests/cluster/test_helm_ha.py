@@ -11,14 +11,12 @@ import os
 import re
 import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from devtools.cluster import LocalCluster, wait_for
 from tests.cluster.test_helm_served import CHART, PORTS, RELEASE, SYSTEM_NS, check_log, helm, operator_pods
@@ -32,16 +30,6 @@ GPUS = ("H100-80GB",) * 12 + ("H200",) * 6
 BATCH = len(GPUS)
 # Lease duration 15 s + one retry period 2 s (leader.py) + sampling and load slack.
 TAKEOVER_BOUND = 15 + 2 + 4
-
-
-@pytest.fixture(scope="module")
-def served() -> Iterator[LocalCluster]:
-    # Its own served cluster: the chart's two operator pods must be the only operators in it.
-    local = LocalCluster.start(serve=True, reuse_env=False)
-    try:
-        yield local
-    finally:
-        local.stop()
 
 
 @dataclass(frozen=True)
@@ -120,8 +108,8 @@ def warm_ip_pool(cluster: LocalCluster) -> None:
     cluster.kubectl("delete", "pod", "ip-pool-warm-up", "-n", "default", "--wait=false")
 
 
-def test_two_replicas_fail_over_without_two_writers(served: LocalCluster) -> None:
-    cluster = served
+def test_two_replicas_fail_over_without_two_writers(own_served_cluster: LocalCluster) -> None:
+    cluster = own_served_cluster
     warm_ip_pool(cluster)
     sets = [a for s in (*PORTS, "replicaCount=2") for a in ("--set", s)]
     helm(cluster, "install", RELEASE, str(CHART), "-n", SYSTEM_NS, "--create-namespace", "--wait", *sets)

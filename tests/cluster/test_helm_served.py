@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import yaml
 
 from devtools.cluster import REPO, LocalCluster, wait_for
@@ -25,16 +23,6 @@ RELEASE = "gptoss"
 SA = "gptoss-gpt-oss-operator"
 # Not the routers' 8080 / 8081: every process of a served cluster shares one network namespace.
 PORTS = ("metrics.port=9401", "livenessPort=9402")
-
-
-@pytest.fixture(scope="module")
-def served() -> Iterator[LocalCluster]:
-    # Its own served cluster: the chart's operator must be the only operator in it.
-    local = LocalCluster.start(serve=True, reuse_env=False)
-    try:
-        yield local
-    finally:
-        local.stop()
 
 
 def run_helm(cluster: LocalCluster, *args: str) -> subprocess.CompletedProcess[str]:
@@ -98,9 +86,9 @@ def mounted_token_kubeconfig(cluster: LocalCluster, pod: dict[str, Any], directo
 
 
 def test_helm_install_runs_the_operator_pod_under_the_charts_rbac(
-    served: LocalCluster, tmp_path: Path
+    own_served_cluster: LocalCluster, tmp_path: Path
 ) -> None:
-    cluster = served
+    cluster = own_served_cluster
     sets = [a for s in PORTS for a in ("--set", s)]
     started = time.monotonic()
     helm(
@@ -197,8 +185,8 @@ def operator_pods(cluster: LocalCluster) -> list[dict[str, Any]]:
     return list(cluster.get("pods", "-n", SYSTEM_NS, "-l", selector)["items"])
 
 
-def test_helm_test_passes_on_a_running_operator(served: LocalCluster) -> None:
-    cluster = served
+def test_helm_test_passes_on_a_running_operator(own_served_cluster: LocalCluster) -> None:
+    cluster = own_served_cluster
     ensure_installed(cluster)
     started = time.monotonic()
     out = helm(cluster, "test", RELEASE, "-n", SYSTEM_NS, "--timeout=120s")
@@ -215,8 +203,8 @@ def test_helm_test_passes_on_a_running_operator(served: LocalCluster) -> None:
     assert cluster.kubectl("get", "pod", TEST_POD, "-n", SYSTEM_NS, check=False).returncode != 0
 
 
-def test_helm_test_fails_when_the_operator_is_down(served: LocalCluster) -> None:
-    cluster = served
+def test_helm_test_fails_when_the_operator_is_down(own_served_cluster: LocalCluster) -> None:
+    cluster = own_served_cluster
     ensure_installed(cluster)
     deployment = f"deployment/{RELEASE}-gpt-oss-operator"
     cluster.kubectl("scale", deployment, "-n", SYSTEM_NS, "--replicas=0")

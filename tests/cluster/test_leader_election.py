@@ -62,7 +62,7 @@ def test_standby_takes_over_a_killed_leader_and_the_batch_converges(
     own_cluster: LocalCluster, tmp_path: Path
 ) -> None:
     cluster = own_cluster
-    OperatorProcess(cluster, tmp_path / "crds.log").install_crds()
+    cluster.install_crds()
     namespace = cluster.create_namespace("leader")
     a, b = candidate(cluster, tmp_path, "op-a", "failover"), candidate(cluster, tmp_path, "op-b", "failover")
     a.start()
@@ -118,7 +118,7 @@ def test_standby_takes_over_a_killed_leader_and_the_batch_converges(
 def test_a_leader_that_loses_its_lease_exits_at_once(own_cluster: LocalCluster, tmp_path: Path) -> None:
     cluster = own_cluster
     op = candidate(cluster, tmp_path, "op-c", "hijacked")
-    op.install_crds()
+    op.cluster.install_crds()
     op.start()
     try:
         wait_for(
@@ -147,7 +147,7 @@ def test_a_leader_stopped_cleanly_hands_over_at_once(own_cluster: LocalCluster, 
     a, b = candidate(cluster, tmp_path, "op-d", "handover"), candidate(cluster, tmp_path, "op-e", "handover")
     liveness = free_port()
     b.extra_args += (f"--liveness-port={liveness}",)  # the last one wins over OperatorProcess's 0
-    a.install_crds()
+    a.cluster.install_crds()
     a.start()
     wait_for(
         lambda: holder(cluster, "handover").get("holderIdentity", "").startswith("op-d_"),

@@ -186,10 +186,7 @@ def _exited(podman: Podman, name: str) -> bool:
 def test_operator_runs_against_the_cluster_and_stops_on_sigterm(
     built: Built, cluster: LocalCluster, namespace: str, tmp_path: Path
 ) -> None:
-    cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "--field-manager=pytest", "-f", str(REPO / "crds")
-    )
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/modeldeployments.gptoss.dev")
+    cluster.install_crds()
     kubeconfig = cluster.inline_kubeconfig(tmp_path / "kubeconfig")
     kubeconfig.chmod(0o644)  # a throw-away test cluster's credentials, read by uid 65532
     port = free_port()

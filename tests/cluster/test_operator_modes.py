@@ -28,7 +28,7 @@ def test_namespace_flag_narrows_what_the_operator_touches_with_an_inline_kubecon
         kubeconfig=local.inline_kubeconfig(tmp_path / "inline-kubeconfig"),
     )
     try:
-        operator.install_crds()
+        operator.cluster.install_crds()
         local.kubectl("create", "namespace", "mine")
         local.kubectl("create", "namespace", "theirs")
         operator.start()

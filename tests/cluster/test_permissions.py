@@ -93,7 +93,7 @@ def test_the_operator_needs_nothing_beyond_the_documented_rules(tmp_path: Path, 
     mode = ("--namespace", "llm") if namespaced else ()
     operator = OperatorProcess(local, log, extra_args=("--log-format", "json", *mode))
     try:
-        operator.install_crds()
+        operator.cluster.install_crds()
         local.kubectl("create", "namespace", SA_NAMESPACE)
         local.kubectl("create", "namespace", "llm")
         local.apply(bindings(namespaced))

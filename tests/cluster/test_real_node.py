@@ -362,11 +362,7 @@ def _provider(key: str) -> list[dict[str, Any]]:
 def test_the_charts_operator_and_a_routepolicys_routers_run_on_the_real_node(node: Node) -> None:
     cluster = node.cluster
     ns = cluster.create_namespace("real-node-chart")
-    cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "--field-manager=pytest", "-f", str(REPO / "crds")
-    )
-    for crd in ("modeldeployments.gptoss.dev", "routepolicies.gptoss.dev"):
-        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd}")
+    cluster.install_crds()
     key = f"sk-test-{uuid.uuid4().hex}"
     cluster.apply(_provider(key), ns)
     started = time.monotonic()

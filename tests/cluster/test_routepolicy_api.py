@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from devtools.cluster import REPO, LocalCluster, wait_for
+from devtools.cluster import LocalCluster, wait_for
 from devtools.operator_process import OperatorProcess
 from gptoss_operator.api import RoutePolicy
 from gptoss_operator.api.routepolicy import Backend
@@ -19,11 +19,7 @@ from tests.support.routepolicies import REFUSED, Refusal, route_policy
 @pytest.fixture(scope="module")
 def crds(cluster: LocalCluster) -> LocalCluster:
     """Both CRDs installed from crds/ (the generator's output), and Established."""
-    cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "--field-manager=pytest", "-f", str(REPO / "crds")
-    )
-    for name in ("modeldeployments.gptoss.dev", "routepolicies.gptoss.dev"):
-        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
+    cluster.install_crds()
     return cluster
 
 

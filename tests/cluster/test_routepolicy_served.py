@@ -168,11 +168,7 @@ def _install_operator(cluster: LocalCluster, namespace: str) -> None:
 def stack(served_cluster: LocalCluster) -> Iterator[Stack]:
     cluster = served_cluster
     ns = cluster.create_namespace("routepolicy-e2e")
-    cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "--field-manager=pytest", "-f", str(REPO / "crds")
-    )
-    for crd in ("modeldeployments.gptoss.dev", "routepolicies.gptoss.dev"):
-        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd}")
+    cluster.install_crds()
     key = f"sk-test-{uuid.uuid4().hex}"
     cluster.apply(
         [

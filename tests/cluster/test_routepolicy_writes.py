@@ -26,7 +26,7 @@ MAX_EVENTS = 2
 def test_writes_per_route_policy_from_creation_to_ready(own_cluster: LocalCluster, tmp_path: Path) -> None:
     cluster = own_cluster
     operator = OperatorProcess(cluster, tmp_path / "operator.log")
-    operator.install_crds()
+    operator.cluster.install_crds()
     operator.start()
     try:
         namespace = cluster.create_namespace("rp-writes")

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from devtools.cluster import CLUSTER_SCRIPT, REPO, LocalCluster, running_pod, wait_for
+from devtools.cluster import CLUSTER_SCRIPT, LocalCluster, running_pod, wait_for
 from devtools.hosted_provider import api_key_secret, hosted_provider_pod
 from tests.support.netns import http, port_open
 
@@ -415,12 +415,7 @@ def test_operator_pod_deploys_a_model_that_answers(
     netns = served_cluster.netns
     assert netns is not None
     ns = served_namespace
-    served_cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "--field-manager=pytest", "-f", str(REPO / "crds")
-    )
-    served_cluster.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/modeldeployments.gptoss.dev"
-    )
+    served_cluster.install_crds()
     labels = {"app": "gptoss-operator"}
     served_cluster.apply(
         [
