@@ -86,7 +86,6 @@ def _listen_error(what: str, address: str, port: int, why: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
     import logging
 
     import kopf
@@ -140,7 +139,30 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.leader_elect:
         metrics.leader.set(1)
-    asyncio.run(_elected(args, operator, metrics) if args.leader_elect else operator)
+    return run_until_stopped(_elected(args, operator, metrics) if args.leader_elect else operator)
+
+
+def run_until_stopped(main: Coroutine[Any, Any, None]) -> int:
+    """Run the operator to its end: 0 when it was stopped, 1 when one of our CRDs was deleted
+    under its watch (one log line; the restart watches the kind afresh). Anything else keeps
+    its traceback."""
+    import asyncio
+    import logging
+
+    from gptoss_operator.controller.controller import deleted_crd
+
+    try:
+        asyncio.run(main)
+    except Exception as error:
+        plural = deleted_crd(error)
+        if plural is None:
+            raise
+        logging.getLogger("gptoss_operator").error(
+            "the %s CRD was deleted while it was watched; exiting so that the restarted operator "
+            "watches it afresh once it is back",
+            plural,
+        )
+        return 1
     return 0
 
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Iterable, Iterator
 from typing import Any
 
+import aiohttp
 import kopf
 
 from gptoss_operator import credentials, kinds
@@ -42,7 +43,8 @@ from gptoss_operator.settings import FIELD_MANAGER, MANAGED_BY, OperatorSettings
 
 log = logging.getLogger(__name__)
 MANAGED = {keys.MANAGED_BY: MANAGED_BY}
-OWNER_KINDS = (kinds.MODEL_DEPLOYMENT.kind, kinds.ROUTE_POLICY.kind)
+OWNER_KIND_INFO = (kinds.MODEL_DEPLOYMENT, kinds.ROUTE_POLICY)
+OWNER_KINDS = tuple(kind.kind for kind in OWNER_KIND_INFO)
 # RoutePolicies are few and their reconciles cheap; a handful of workers keeps one slow policy
 # from holding the others.
 ROUTE_POLICY_WORKERS = 4
@@ -54,6 +56,27 @@ RELIST_RETRY_SECONDS = 2.0
 # back, and everything that changed meanwhile (pods turned unready, a Deployment scaled) shows
 # in status only then.
 WATCH_RETRY_MAX_SECONDS = 2.0
+
+
+def deleted_crd(error: BaseException) -> str | None:
+    """The plural of our kind whose CRD was deleted under kopf's watch, if ``error`` (what
+    ended ``kopf.operator()``) is that, else None.
+
+    When a CRD is deleted the API server closes its kind's watches and kopf re-opens them at
+    once (or lists them again). If that request arrives before kopf's own CRD watch has stopped the kind's watcher, it
+    gets 404 Not Found, which kopf (1.45) treats as fatal for the whole operator: the race is
+    usually won by the CRD watch, but not on a busy machine. The caller exits with one clear
+    line instead of a traceback; the kubelet's restart then watches the kind afresh, as it does
+    when liveness fails for a re-created CRD kopf does not watch again.
+    """
+    cause = error.__cause__
+    if getattr(error, "status", None) != 404 or not isinstance(cause, aiohttp.ClientResponseError):
+        return None
+    parts = cause.request_info.real_url.path.strip("/").split("/")
+    if parts[:2] != ["apis", GROUP]:
+        return None
+    plural = parts[-1]
+    return plural if plural in {kind.plural for kind in OWNER_KIND_INFO} else None
 
 
 class WatchRetryBackoffs:

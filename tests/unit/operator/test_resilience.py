@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
-from collections.abc import Callable, Sized
+import logging
+from collections.abc import AsyncIterator, Callable, Sized
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
+from kopf._cogs.clients import errors as kopf_errors
 
-from gptoss_operator.controller.controller import Controller, WatchRetryBackoffs
+from gptoss_operator.commands.run import run_until_stopped
+from gptoss_operator.controller.controller import Controller, WatchRetryBackoffs, deleted_crd
 from gptoss_operator.controller.ratelimit import WriteLimiter, WriteRateLimited
 from gptoss_operator.controller.reconcile import reconcile
 from gptoss_operator.controller.store import Store
@@ -219,3 +225,85 @@ async def test_while_a_recreated_crd_is_not_watched_the_relist_stands_in_for_the
     await c.relist()  # no watch event came: the relist takes the change
     assert c.store.model_deployments[("llm", "m")]["spec"]["replicas"] == 3
     assert len(c.queue) == 1
+
+
+@contextlib.asynccontextmanager
+async def not_found_server() -> AsyncIterator[str]:
+    """A loopback server answering every request as the API server answers a path it does not
+    serve (a deleted CRD's kind): 404 with a plain-text body."""
+    app = web.Application()
+
+    async def not_found(_: web.Request) -> web.Response:
+        return web.Response(status=404, text="404 page not found\n")
+
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def kopf_error_for(path: str) -> BaseException:
+    """What kopf raises for a 404 at ``path``: its own check_response, so a kopf upgrade that
+    changes the shape fails here rather than in a cluster."""
+    async with (
+        not_found_server() as server,
+        aiohttp.ClientSession() as session,
+        session.get(server + path) as response,
+    ):
+        with pytest.raises(kopf_errors.APIError) as raised:
+            await kopf_errors.check_response(response)
+    return raised.value
+
+
+@pytest.mark.parametrize(
+    ("path", "plural"),
+    [
+        ("/apis/gptoss.dev/v1alpha1/modeldeployments?watch=true&resourceVersion=408", "modeldeployments"),
+        ("/apis/gptoss.dev/v1alpha1/namespaces/llm/routepolicies?watch=true", "routepolicies"),
+        ("/apis/gptoss.dev/v1alpha1/modeldeployments", "modeldeployments"),  # kopf's re-list
+        ("/api/v1/pods?watch=true", None),
+        ("/apis/other.example/v1/modeldeployments?watch=true", None),
+    ],
+)
+async def test_a_404_from_a_deleted_crd_is_told_apart_from_other_fatal_errors(
+    path: str, plural: str | None
+) -> None:
+    assert deleted_crd(await kopf_error_for(path)) == plural
+
+
+def test_the_operator_exits_1_with_one_line_when_kopf_stops_on_a_deleted_crd(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    error = asyncio.run(kopf_error_for("/apis/gptoss.dev/v1alpha1/routepolicies?watch=true"))
+
+    async def kopf_stopped_by(e: BaseException) -> None:
+        raise e
+
+    with caplog.at_level(logging.ERROR, logger="gptoss_operator"):
+        assert run_until_stopped(kopf_stopped_by(error)) == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "the routepolicies CRD was deleted while it was watched; exiting so that the restarted "
+        "operator watches it afresh once it is back"
+    ]
+    pods_gone = asyncio.run(kopf_error_for("/api/v1/pods?watch=true"))
+    with pytest.raises(type(pods_gone)):
+        run_until_stopped(kopf_stopped_by(pods_gone))
+
+
+async def stops() -> None:
+    return None
+
+
+def test_an_operator_that_was_stopped_exits_0() -> None:
+    assert run_until_stopped(stops()) == 0
+
+
+def test_errors_that_are_not_a_deleted_crd_keep_their_traceback() -> None:
+    assert deleted_crd(RuntimeError("boom")) is None
+    assert deleted_crd(KeyError("status")) is None
