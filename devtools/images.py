@@ -41,6 +41,10 @@ DEBIAN_MIRROR = os.environ.get("GPTOSS_DEBIAN_MIRROR", "http://deb.debian.org/de
 DEBIAN_SECURITY = os.environ.get("GPTOSS_DEBIAN_SECURITY_MIRROR", "http://deb.debian.org/debian-security")
 REQUIRED_TOOLS = ("podman", "mmdebstrap", "runc")
 
+# tmp_dir: podman's default for root is /run/libpod, shared by every podman on the machine
+# whatever its storage, and `podman system reset` (how a test cleans up its work dir) deletes it.
+# A reset by one test worker while the other started a build failed that build with "creating
+# runtime status file: open /run/libpod/alive: no such file or directory". Each work dir gets its own.
 CONTAINERS_CONF = """\
 [containers]
 default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
@@ -48,6 +52,7 @@ default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
+tmp_dir = "{tmp_dir}"
 """
 
 
@@ -121,7 +126,7 @@ class Podman:
     @classmethod
     def create(cls, workdir: Path) -> Podman:
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "containers.conf").write_text(CONTAINERS_CONF)
+        (workdir / "containers.conf").write_text(CONTAINERS_CONF.format(tmp_dir=workdir / "tmp"))
         (workdir / "storage.conf").write_text(
             f'[storage]\ndriver = "overlay"\ngraphroot = "{workdir}/graph"\nrunroot = "{workdir}/run"\n'
         )

@@ -221,3 +221,16 @@ def test_operator_runs_against_the_cluster_and_stops_on_sigterm(
         _stop_cleanly(built.podman, name)
     finally:
         built.podman.run("rm", "--force", name, check=False)
+
+
+def test_a_podman_reset_leaves_other_work_dirs_usable(tmp_path: Path) -> None:
+    """Each work dir's podman keeps its runtime files to itself: a test cleaning up its work dir
+    (`podman system reset`) while another test worker builds must not pull the floor from under
+    that build (podman's default, /run/libpod, is shared by every podman on the machine)."""
+    cleaning, building = Podman.create(tmp_path / "cleaning"), Podman.create(tmp_path / "building")
+    for podman in (cleaning, building):
+        podman.run("images")
+    cleaning.run("system", "reset", "--force")
+    assert (building.workdir / "tmp" / "alive").exists()
+    assert not (cleaning.workdir / "tmp" / "alive").exists()
+    building.run("images")
