@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,17 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devtools.cluster import LocalCluster, wait_for
+from devtools.ports import free_port
 
 _SAMPLE = re.compile(
     r'^gptoss_operator_api_writes_total\{resource="([^"]+)",verb="([^"]+)"\} ([0-9.e+]+)$', re.M
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -29,18 +29,12 @@ from typing import Any
 
 import httpx
 
+from devtools.ports import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "gpt-oss-20b"
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "Say something short."}], "max_tokens": 16}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def tree(pid: int) -> list[int]:

@@ -31,7 +31,8 @@ from typing import Any
 import pytest
 
 from devtools.cluster import REPO, LocalCluster, wait_for
-from devtools.operator_process import OperatorProcess, free_port
+from devtools.operator_process import OperatorProcess
+from devtools.ports import free_port
 from tests.support.figures import record
 from tests.support.modeldeployments import get_md, model_deployment, wait_ready
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from devtools.cluster import LocalCluster, wait_for
-from devtools.operator_process import OperatorProcess, free_port
+from devtools.operator_process import OperatorProcess
+from devtools.ports import free_port
 from tests.support.modeldeployments import model_deployment
 
 LEASE_NS = "kube-system"

@@ -22,7 +22,7 @@ import yaml
 
 from devtools.cluster import REPO, LocalCluster, wait_for
 from devtools.images import BaseRootfs, Podman, base_rootfs, missing_tools
-from devtools.operator_process import free_port
+from devtools.ports import free_port
 
 # The first test also pays for the build: on a fresh machine the Debian base (mmdebstrap) plus
 # the image build took about 400 s on a loaded 2-core machine, close to the default 600 s.

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from devtools.ports import free_port
 from tests.router.conftest import MODEL
-from tests.support.procs import Router, config, free_port, route
+from tests.support.procs import Router, config, route
 
 
 @pytest.fixture(scope="module")

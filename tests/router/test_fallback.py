@@ -10,8 +10,9 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
+from devtools.ports import free_port
 from tests.router.conftest import MODEL, StartRouter
-from tests.support.procs import Router, Sim, cluster_backend, config, external_backend, free_port, route
+from tests.support.procs import Router, Sim, cluster_backend, config, external_backend, route
 
 MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "fall back"}]
 BODY = {"model": MODEL, "messages": MESSAGES}

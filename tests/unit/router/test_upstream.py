@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from devtools.ports import free_port
 from gptoss_operator.router.config import BackendConfig, FailureKind, Timeouts
 from gptoss_operator.router.load import Endpoint
 from gptoss_operator.router.pool import Pool
@@ -20,7 +21,6 @@ from gptoss_operator.router.upstream import (
     request_headers,
     upstream_url,
 )
-from tests.support.procs import free_port
 from tests.unit.router.conftest import Handler, read_request, reply
 
 TIMEOUTS = Timeouts(connect=1, first_byte=0.3, idle=1)

@@ -1,0 +1,36 @@
+"""Free TCP ports for the processes tests and benchmarks start."""
+
+from __future__ import annotations
+
+import random
+import socket
+from pathlib import Path
+
+# Ports handed out by bind(("", 0)) come from the kernel's ephemeral range, the same range every
+# outgoing connection (kubectl, a watch, a client) takes its local port from. A port chosen there
+# and passed to a process that binds it a second later can be taken meanwhile: a restarted
+# operator exited with "cannot listen for /metrics ... Address already in use" in CI. Ports
+# below the range are never given to outgoing connections.
+LOWEST = 10000
+
+
+def ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def free_port() -> int:
+    """A port nothing listens on now (on any address), below the ephemeral range."""
+    below = ephemeral_range()[0]
+    for _ in range(200):
+        port = random.randrange(LOWEST, below)
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))  # also taken if bound on 127.0.0.1 alone
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port between {LOWEST} and {below} after 200 tries")
