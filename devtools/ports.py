@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
 from pathlib import Path
@@ -24,13 +25,22 @@ def ephemeral_range() -> tuple[int, int]:
 
 def free_port() -> int:
     """A port nothing listens on now (on any address), below the ephemeral range."""
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct such ports: each stays bound until all are chosen."""
     below = ephemeral_range()[0]
-    for _ in range(200):
-        port = random.randrange(LOWEST, below)
-        with socket.socket() as s:
+    with contextlib.ExitStack() as held:
+        ports: list[int] = []
+        for _ in range(200 * count):
+            port = random.randrange(LOWEST, below)
+            s = held.enter_context(socket.socket())
             try:
                 s.bind(("0.0.0.0", port))  # also taken if bound on 127.0.0.1 alone
             except OSError:
                 continue
-            return port
-    raise RuntimeError(f"no free port between {LOWEST} and {below} after 200 tries")
+            ports.append(port)
+            if len(ports) == count:
+                return ports
+    raise RuntimeError(f"no {count} free ports between {LOWEST} and {below}")

@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -34,9 +33,11 @@ from typing import Any
 
 import yaml
 
-# kind/realnode.py, as the package `kind` of the repository (run as a script, only kind/ itself
-# is on sys.path; appended, so nothing at the repository's top shadows anything).
+# kind/realnode.py as the package `kind` of the repository, and devtools/ports.py (run as a
+# script, only kind/ itself is on sys.path; appended, so nothing at the repository's top
+# shadows anything).
 sys.path.append(str(Path(__file__).resolve().parents[1]))
+from devtools.ports import free_ports
 from kind import realnode
 
 HERE = Path(__file__).resolve().parent
@@ -124,22 +125,6 @@ def write_kubeconfig(path: Path, pki: Path, port: int, name: str) -> None:
     }  # fmt: skip
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     path.chmod(0o600)
-
-
-# ---------------------------------------------------------------------------- ports
-
-
-def free_ports(count: int) -> list[int]:
-    """Distinct free loopback ports. The sockets stay open until all are chosen, so the
-    kernel never hands out the same one twice; a later race with another program is caught
-    by the readiness wait (the component exits with 'address already in use')."""
-    with contextlib.ExitStack() as stack:
-        socks = []
-        for _ in range(count):
-            s = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
 
 
 # ---------------------------------------------------------------------------- nodes
