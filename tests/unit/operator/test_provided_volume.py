@@ -368,3 +368,63 @@ class TestGather:
         api = FakeAPI({})
         assert await self.gather(self.store_with(body()), api) is None
         assert api.gets == []
+
+
+# ---------------------------------------------------------------------------- the watch
+
+
+class TestClaimWatch:
+    """kopf's PVC events reach the store for every claim, labelled or not, and requeue exactly
+    the objects that name the claim when what they would see changed."""
+
+    def handler(self, controller: Any) -> Any:
+        (found,) = [
+            h.fn
+            for h in controller.registry._watching.get_all_handlers()
+            if h.selector is not None and h.selector.any_name == "persistentvolumeclaims" and not h.labels
+        ]
+        return found
+
+    async def test_a_claim_event_requeues_the_objects_naming_it(self) -> None:
+        from gptoss_operator.controller.controller import Controller
+        from gptoss_operator.metrics import OperatorMetrics
+
+        controller = Controller(SETTINGS, OperatorMetrics())
+        on_claim = self.handler(controller)
+        controller.store.put_model_deployment(("llm", "uses"), raw_volume())
+        controller.store.put_model_deployment(("llm", "other"), body())
+        await on_claim(event={"type": "ADDED", "object": claim_body("gpt-oss-weights", "Pending")})
+        assert controller.store.claims[("llm", "gpt-oss-weights")].phase == "Pending"
+        assert controller.queue._queued == {("llm", "uses")}
+        await controller.queue.get()
+        controller.queue.done(("llm", "uses"))
+        # A resourceVersion bump that changes nothing the decision reads: no reconcile.
+        await on_claim(event={"type": "MODIFIED", "object": claim_body("gpt-oss-weights", "Pending")})
+        assert len(controller.queue) == 0
+        await on_claim(event={"type": "MODIFIED", "object": claim_body("gpt-oss-weights", "Bound")})
+        assert controller.queue._queued == {("llm", "uses")}
+        await controller.queue.get()
+        controller.queue.done(("llm", "uses"))
+        await on_claim(event={"type": "DELETED", "object": claim_body("gpt-oss-weights", "Bound")})
+        assert ("llm", "gpt-oss-weights") not in controller.store.claims
+        assert controller.queue._queued == {("llm", "uses")}
+
+
+def test_plan_names_the_claim_and_no_download(capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
+    from gptoss_operator.commands import main
+
+    manifest = tmp_path / "md.yaml"
+    manifest.write_text(
+        "apiVersion: gptoss.dev/v1alpha1\nkind: ModelDeployment\nmetadata: {name: m}\n"
+        "spec: {model: gpt-oss-20b, gpu: {type: L4}, source: {persistentVolumeClaim: "
+        "{claimName: gpt-oss-weights, path: gpt-oss-20b}}}\n"
+    )
+    assert main(["plan", "-f", str(manifest)]) == 0
+    out = capsys.readouterr().out
+    mount = SETTINGS.planner.model_mount_path
+    assert (
+        f"weights: directory gpt-oss-20b of PersistentVolumeClaim gpt-oss-weights, mounted read-only at {mount}; "
+        "no download (HF_HUB_OFFLINE=1)"
+    ) in out
+    assert f"--model {mount}/gpt-oss-20b --served-model-name gpt-oss-20b" in out
+    assert "= download 0 s +" in out
