@@ -8,6 +8,7 @@ the rules are checked for being in the generated CRD with their messages.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -428,3 +429,20 @@ def test_plan_names_the_claim_and_no_download(capsys: pytest.CaptureFixture[str]
     ) in out
     assert f"--model {mount}/gpt-oss-20b --served-model-name gpt-oss-20b" in out
     assert "= download 0 s +" in out
+
+
+def test_the_example_names_its_own_claim_and_plans() -> None:
+    import yaml
+
+    path = Path(__file__).resolve().parents[3] / "examples" / "weights-volume-20b-l4.yaml"
+    claim, raw = yaml.safe_load_all(path.read_text())
+    assert claim["kind"] == "PersistentVolumeClaim"
+    model = ModelDeployment.model_validate(raw)
+    source = model.spec.source.persistent_volume_claim
+    assert source is not None
+    assert source.claim_name == claim["metadata"]["name"]
+    # Bound to the volume that holds the weights, never to an empty one a provisioner makes.
+    assert (claim["spec"]["storageClassName"], claim["spec"]["volumeName"]) == ("", "gpt-oss-weights")
+    plan = plan_deployment(model.spec, SETTINGS.planner)
+    assert not isinstance(plan, Refusal)
+    assert plan.args[plan.args.index("--model") + 1] == f"{SETTINGS.planner.model_mount_path}/gpt-oss-20b"
