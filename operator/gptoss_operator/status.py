@@ -376,8 +376,10 @@ def phase_reason(conditions: dict[str, JSON], phase_: str) -> str:
         return str(planned["reason"])
     if degraded["status"] == "True":
         return str(degraded["reason"])
-    if phase_ == "Downloading":
-        return str(conditions[CONDITION_WEIGHTS_READY]["reason"])
+    weights = conditions[CONDITION_WEIGHTS_READY]
+    if phase_ == "Downloading" or weights["reason"] == "VolumeNotBound":
+        # A claim not bound yet is why the pods wait: more use in the column than RollingOut.
+        return str(weights["reason"])
     if phase_ == "Starting":
         return str(conditions[CONDITION_READY]["reason"])
     return str(conditions[CONDITION_PROGRESSING]["reason"])

@@ -225,7 +225,7 @@ class TestDecide:
         assert conditions(d)["WeightsReady"] == ("False", "VolumeNotBound")
         assert conditions(d)["Degraded"] == ("False", "AsExpected")
         assert d.status.patch is not None
-        assert d.status.patch["phase"] == "Pending"
+        assert (d.status.patch["phase"], d.status.patch["reason"]) == ("Pending", "VolumeNotBound")
         assert not [e for e in d.status.events if e.type == "Warning"]
 
     def test_a_bound_claim_is_ready_weights(self) -> None:

@@ -75,7 +75,8 @@ async def _provided_volume(
     A claim the store has not seen is read with a GET: after a restart an object's event can come
     before its claim's, and "not found" would flip a serving object's WeightsReady (and post a
     Warning) for nothing. So only an object whose claim is really missing pays a GET per
-    reconcile, and such an object has no Deployment (nothing of it changes but its own spec).
+    reconcile, and such an object is rarely reconciled: it gets no Deployment (so no pod events)
+    until the claim's own ADDED event requeues it.
     """
     source = model.spec.source.persistent_volume_claim
     if source is None:
@@ -87,5 +88,7 @@ async def _provided_volume(
             claim = summarize_claim(body)
             store.claims[(namespace, source.claim_name)] = claim
     return ProvidedVolume(
-        claim=source.claim_name, path=source.path, phase=claim.phase or "Pending" if claim else None
+        claim=source.claim_name,
+        path=source.path,
+        phase=(claim.phase or "Pending") if claim is not None else None,
     )
