@@ -446,3 +446,44 @@ def test_the_example_names_its_own_claim_and_plans() -> None:
     plan = plan_deployment(model.spec, SETTINGS.planner)
     assert not isinstance(plan, Refusal)
     assert plan.args[plan.args.index("--model") + 1] == f"{SETTINGS.planner.model_mount_path}/gpt-oss-20b"
+
+
+class TestStatus:
+    """evaluate() with the claim's states the decision cannot tell apart by weights alone."""
+
+    def observation(self, weights: Any, phase: str | None, **extra: Any) -> Any:
+        from gptoss_operator.status import Observation
+
+        plan = plan_deployment(md().spec, SETTINGS.planner)
+        assert not isinstance(plan, Refusal)
+        return Observation(
+            name="m", model="gpt-oss-20b", generation=1, desired_replicas=1, selector="", endpoint="e",
+            plan=plan, weights=weights, volume=ProvidedVolume("w", "", phase),
+        )  # fmt: skip
+
+    def test_a_lost_claim_says_so(self) -> None:
+        from gptoss_operator.status import evaluate
+
+        status = evaluate(self.observation("VolumeNotBound", "Lost"), [], NOW)
+        weights = next(c for c in status["conditions"] if c["type"] == "WeightsReady")
+        assert weights["message"].startswith("PersistentVolumeClaim w is Lost, not Bound")
+
+    def test_a_claim_at_the_volume_root_names_no_directory(self) -> None:
+        from gptoss_operator.status import evaluate
+
+        status = evaluate(self.observation("ProvidedVolume", "Bound"), [], NOW)
+        weights = next(c for c in status["conditions"] if c["type"] == "WeightsReady")
+        assert weights["message"] == "the weights are read from PersistentVolumeClaim w, mounted read-only"
+
+    def test_a_claim_gone_under_a_running_deployment_is_degraded_but_keeps_progress(self) -> None:
+        from gptoss_operator.observed import DeploymentState
+        from gptoss_operator.status import evaluate
+
+        running = DeploymentState("Deployment", "m", "h", generation=1, observed_generation=1, replicas=1,
+                                  ready_replicas=1, updated_replicas=1, available_replicas=1)  # fmt: skip
+        obs = dataclasses.replace(self.observation("VolumeNotFound", None), deployment=running)
+        status = evaluate(obs, [], NOW)
+        by_type = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+        assert by_type["Degraded"] == ("True", "VolumeNotFound")
+        assert by_type["Progressing"] == ("False", "Complete")  # not "waiting": it runs
+        assert by_type["Ready"] == ("True", "Serving")
