@@ -117,15 +117,30 @@ def summarize_child(body: JSON, digests: OwnedDigests | None = None) -> ChildSta
     if kind == "Job":
         return summarize_job(body, owned)
     if kind == "PersistentVolumeClaim":
-        return ClaimState(
-            kind,
-            body["metadata"]["name"],
-            _annotations(body).get(keys.CONFIG_HASH),
-            phase=(body.get("status") or {}).get("phase") or "",
-            storage_class=(body.get("spec") or {}).get("storageClassName"),
-            owned=owned,
-        )
+        return summarize_claim(body, owned)
     return ChildState(kind, body["metadata"]["name"], _annotations(body).get(keys.CONFIG_HASH), owned=owned)
+
+
+def summarize_claim(body: JSON, owned: str | None = None) -> ClaimState:
+    """A PersistentVolumeClaim: the operator's cache PVC, or a user's claim holding the weights."""
+    return ClaimState(
+        "PersistentVolumeClaim",
+        body["metadata"]["name"],
+        _annotations(body).get(keys.CONFIG_HASH),
+        phase=(body.get("status") or {}).get("phase") or "",
+        storage_class=(body.get("spec") or {}).get("storageClassName"),
+        owned=owned,
+    )
+
+
+def provided_claim_name(body: JSON) -> str | None:
+    """spec.source.persistentVolumeClaim.claimName of a raw ModelDeployment body, whatever else the
+    body holds (it may not parse), so the claim's watch events can requeue it."""
+    spec = body.get("spec")
+    source = spec.get("source") if isinstance(spec, Mapping) else None
+    claim = source.get("persistentVolumeClaim") if isinstance(source, Mapping) else None
+    name = claim.get("claimName") if isinstance(claim, Mapping) else None
+    return name if isinstance(name, str) and name else None
 
 
 # ---------------------------------------------------------------------------- drift

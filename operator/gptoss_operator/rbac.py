@@ -2,14 +2,15 @@
 
 Every call, and which rule allows it:
 
-- kopf watches (list + watch) the two CRs, every child kind (labelled selector), Secrets (for
-  the names of their keys), Pods and Nodes (controller/controller.py); the relist lists the two
-  CRs again (``KubeAPI.list``).
+- kopf watches (list + watch) the two CRs, every child kind (its handlers keep labelled ones;
+  of PersistentVolumeClaims also the name and phase of every claim, for
+  source.persistentVolumeClaim), Secrets (for the names of their keys), Pods and Nodes
+  (controller/controller.py); the relist lists the two CRs again (``KubeAPI.list``).
 - kopf's resource discovery lists and watches CustomResourceDefinitions; when it watches
   listed namespaces (not cluster-wide) it also lists and watches Namespaces, to follow their
   creation and deletion (kopf ``_core/reactor/observation.py``, ``namespace_observer``). Without
   them kopf retries each refused request with back-off, then carries on without noticing.
-- ``KubeAPI.get`` reads a child or a model's Service (gather), ``apply`` is server-side apply
+- ``KubeAPI.get`` reads a child, a model's Service or a weights PVC (gather), ``apply`` is server-side apply
   (PATCH, which creates a missing object: create + patch), ``delete`` removes a child,
   ``patch_status`` writes ``<cr>/status``, ``event`` creates Events.
 - Each RoutePolicy's router gets a Role reading EndpointSlices; Kubernetes only lets a
@@ -133,7 +134,7 @@ _WHY: Final = {
     "modeldeployments": "the objects it reconciles (kopf watches them; the relist lists them)",
     "modeldeployments/status": "status is a merge patch of the status subresource",
     "deployments": "the vLLM and router Deployments (server-side apply creates and patches)",
-    "configmaps": "Services; the weight cache's PVC; the router's ConfigMap and ServiceAccount",
+    "configmaps": "Services; the weight cache's PVC, and the phase of a PVC named in source.persistentVolumeClaim (read only); the router's ConfigMap and ServiceAccount",
     "poddisruptionbudgets": "PodDisruptionBudgets at replicas > 1",
     "jobs": "the weight cache's download Job",
     "rolebindings": "the router's Role and RoleBinding (EndpointSlice reads in its namespace)",

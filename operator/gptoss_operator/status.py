@@ -5,10 +5,10 @@ Conditions are metav1-style; ``phase`` is derived from them, never stored indepe
 | condition | True | False / Unknown |
 | --- | --- | --- |
 | Planned | Planned | InvalidSpec, UnsupportedGPU, InsufficientGPUMemory, ContextTooLong |
-| WeightsReady | DownloadAtStart (no cache), Downloaded | Downloading, DownloadFailed, DownloadUnschedulable, NoStorageClass, <pod waiting reason>, NotPlanned |
+| WeightsReady | DownloadAtStart (no cache), Downloaded, ProvidedVolume | Downloading, DownloadFailed, DownloadUnschedulable, NoStorageClass, <pod waiting reason>, VolumeNotFound, VolumeNotBound, NotPlanned |
 | Progressing | Creating, RollingOut | Complete, InsufficientGPU, ProgressDeadlineExceeded, WaitingForWeights, ... |
 | Ready | Serving (also from the last good plan while a new spec is refused) | ScaledToZero, Starting, NotPlanned |
-| Degraded | InvalidSpec, <refusal>, ApplyFailed, DownloadFailed, FailedCreate, InsufficientGPU, Unschedulable, CrashLoopBackOff, ... | AsExpected |
+| Degraded | InvalidSpec, <refusal>, ApplyFailed, DownloadFailed, VolumeNotFound, FailedCreate, InsufficientGPU, Unschedulable, CrashLoopBackOff, ... | AsExpected |
 """
 
 from __future__ import annotations
@@ -30,7 +30,11 @@ from gptoss_operator.api.v1alpha1 import (
 from gptoss_operator.observed import ClaimState, DeploymentState, JobState, PodState
 
 JSON = dict[str, Any]
-Weights = Literal["NotCached", "Downloading", "Downloaded", "Failed"]
+# NotCached .. Failed: Hugging Face, without or with the cache. The Volume* states: the user's
+# own PVC (source.persistentVolumeClaim), by the claim's phase.
+Weights = Literal[
+    "NotCached", "Downloading", "Downloaded", "Failed", "VolumeNotFound", "VolumeNotBound", "ProvidedVolume"
+]
 CONDITION_ORDER = (
     CONDITION_PLANNED,
     CONDITION_WEIGHTS_READY,
@@ -70,6 +74,16 @@ class Observation:
     serving_plan: Plan | None = None
     download_pods: Sequence[PodState] = field(default=())  # the weight Job's pods
     claim: ClaimState | None = None  # the weight cache's PVC
+    volume: ProvidedVolume | None = None  # source.persistentVolumeClaim, as found
+
+
+@dataclass(frozen=True)
+class ProvidedVolume:
+    """The user's PVC named by source.persistentVolumeClaim, and what the operator found."""
+
+    claim: str
+    path: str
+    phase: str | None  # Pending, Bound or Lost; None when no such claim exists in the namespace
 
 
 @dataclass(frozen=True)
@@ -116,6 +130,8 @@ def _weights(o: Observation) -> JSON:
         )
     if o.weights == "Downloaded":
         return _cond(CONDITION_WEIGHTS_READY, True, "Downloaded", "the weight cache is filled")
+    if o.volume is not None and o.weights in ("VolumeNotFound", "VolumeNotBound", "ProvidedVolume"):
+        return _volume(o.volume, o.weights)
     if o.weights == "Failed":
         msg = o.job.message if o.job and o.job.message else "the download Job failed"
         return _cond(CONDITION_WEIGHTS_READY, False, "DownloadFailed", msg)
@@ -123,6 +139,31 @@ def _weights(o: Observation) -> JSON:
         return _cond(CONDITION_WEIGHTS_READY, False, *stuck)
     return _cond(
         CONDITION_WEIGHTS_READY, False, "Downloading", "the download Job is filling the weight cache"
+    )
+
+
+def _volume(v: ProvidedVolume, weights: Weights) -> JSON:
+    where = f"directory {v.path} of " if v.path else ""
+    if weights == "VolumeNotFound":
+        return _cond(
+            CONDITION_WEIGHTS_READY,
+            False,
+            "VolumeNotFound",
+            f"PersistentVolumeClaim {v.claim} (source.persistentVolumeClaim.claimName) does not exist in "
+            "this namespace; the vLLM Deployment is created once it does",
+        )
+    if weights == "VolumeNotBound":
+        return _cond(
+            CONDITION_WEIGHTS_READY,
+            False,
+            "VolumeNotBound",
+            f"PersistentVolumeClaim {v.claim} is {v.phase or 'Pending'}, not Bound: the vLLM pods start once it binds",
+        )
+    return _cond(
+        CONDITION_WEIGHTS_READY,
+        True,
+        "ProvidedVolume",
+        f"the weights are read from {where}PersistentVolumeClaim {v.claim}, mounted read-only",
     )
 
 
@@ -177,7 +218,7 @@ def _degraded(o: Observation) -> JSON:
         return _cond(CONDITION_DEGRADED, True, o.refusal[0], o.refusal[1])
     if o.apply_error:
         return _cond(CONDITION_DEGRADED, True, "ApplyFailed", o.apply_error)
-    if o.weights == "Failed" or _download_stuck(o):
+    if o.weights in ("Failed", "VolumeNotFound") or _download_stuck(o):
         return _weights(o) | {"type": CONDITION_DEGRADED, "status": "True"}
     if o.deployment and o.deployment.replica_failure:
         reason, message = o.deployment.replica_failure
@@ -235,6 +276,13 @@ def _progressing(o: Observation, degraded: JSON) -> JSON:
             False,
             "WaitingForWeights",
             "the Deployment starts once the weights are cached",
+        )
+    if o.weights == "VolumeNotFound" and o.deployment is None:
+        return _cond(
+            CONDITION_PROGRESSING,
+            False,
+            "WaitingForWeights",
+            "the Deployment is created once the weights' PersistentVolumeClaim exists",
         )
     if o.apply_error:
         return _cond(CONDITION_PROGRESSING, False, "ApplyFailed", o.apply_error)
@@ -328,8 +376,10 @@ def phase_reason(conditions: dict[str, JSON], phase_: str) -> str:
         return str(planned["reason"])
     if degraded["status"] == "True":
         return str(degraded["reason"])
-    if phase_ == "Downloading":
-        return str(conditions[CONDITION_WEIGHTS_READY]["reason"])
+    weights = conditions[CONDITION_WEIGHTS_READY]
+    if phase_ == "Downloading" or weights["reason"] == "VolumeNotBound":
+        # A claim not bound yet is why the pods wait: more use in the column than RollingOut.
+        return str(weights["reason"])
     if phase_ == "Starting":
         return str(conditions[CONDITION_READY]["reason"])
     return str(conditions[CONDITION_PROGRESSING]["reason"])
@@ -369,6 +419,10 @@ def evaluate(o: Observation, previous: Sequence[JSON], now: str) -> JSON:
 
 
 _WARNING_WHEN_FALSE = {CONDITION_PLANNED, CONDITION_WEIGHTS_READY}
+# WeightsReady=False reasons that are a normal step, not a fault: a download in progress, and a
+# claim not bound yet (a WaitForFirstConsumer StorageClass binds it only once a pod uses it:
+# https://kubernetes.io/docs/concepts/storage/storage-classes/#volume-binding-mode).
+_ON_THE_WAY = frozenset({"Downloading", "VolumeNotBound"})
 
 
 def transitions(previous: Sequence[JSON], current: Sequence[JSON]) -> list[Event]:
@@ -396,7 +450,7 @@ def transitions(previous: Sequence[JSON], current: Sequence[JSON]) -> list[Event
         if old and (old.get("status"), old.get("reason")) == (cond["status"], cond["reason"]):
             continue
         bad = (type_ == CONDITION_DEGRADED and cond["status"] == "True") or (
-            type_ in _WARNING_WHEN_FALSE and cond["status"] == "False" and cond["reason"] != "Downloading"
+            type_ in _WARNING_WHEN_FALSE and cond["status"] == "False" and cond["reason"] not in _ON_THE_WAY
         )
         if not bad and (not old or (type_ == CONDITION_READY and cond["status"] == "True")):
             continue

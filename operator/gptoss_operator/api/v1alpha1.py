@@ -209,8 +209,87 @@ class CacheSpec(_Model):
     )
 
 
+# A path inside a volume: relative, and never leaving the volume through "..". CEL's matches()
+# is RE2, so no lookarounds (the Kubernetes CEL docs, "Regular expressions").
+PARENT_SEGMENT_REGEX: Final = r"(^|/)[.][.](/|$)"
+VOLUME_PATH_MESSAGE: Final = (
+    "persistentVolumeClaim.path must be relative to the volume's root (no leading /) and must not contain "
+    "a .. segment"
+)
+MAX_VOLUME_PATH: Final = 1024
+
+
+class VolumeSource(_Model):
+    """A PersistentVolumeClaim that already holds the weights (copied there once, shared by many
+    deployments). The operator only reads it: it creates, changes and deletes nothing on it."""
+
+    claim_name: str = Field(
+        min_length=1,
+        max_length=MAX_NAME,
+        description=(
+            "Name of an existing PersistentVolumeClaim in the ModelDeployment's namespace. It is mounted "
+            "read-only into every vLLM pod, so replicas on several nodes need a ReadOnlyMany or "
+            "ReadWriteMany volume."
+        ),
+    )
+    path: str = Field(
+        default="",
+        max_length=MAX_VOLUME_PATH,
+        description=(
+            "Directory inside the volume holding the model's root files (config.json, the *.safetensors "
+            "shards, the tokenizer), relative to the volume's root, e.g. models/gpt-oss-120b. "
+            "Default: the volume's root."
+        ),
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"!self.startsWith('/') && !self.matches('{PARENT_SEGMENT_REGEX}')",
+                    "message": VOLUME_PATH_MESSAGE,
+                }
+            ]
+        },
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _inside_the_volume(cls, value: str) -> str:
+        if value.startswith("/") or ".." in value.split("/"):
+            raise ValueError(VOLUME_PATH_MESSAGE)
+        return value
+
+
+# The CEL form of "huggingface is left at its defaults": the API server fills in revision: main.
+_DEFAULT_HUGGINGFACE = (
+    "!has(self.huggingface) || (!has(self.huggingface.repo) && !has(self.huggingface.tokenSecretRef)"
+    " && (!has(self.huggingface.revision) || self.huggingface.revision == 'main'))"
+)
+VOLUME_WITH_CACHE_MESSAGE: Final = (
+    "source.persistentVolumeClaim and source.cache exclude each other: the weights are either on your volume "
+    "or downloaded into a cache the operator creates"
+)
+VOLUME_WITH_HUGGINGFACE_MESSAGE: Final = (
+    "source.persistentVolumeClaim loads the weights from your volume, so source.huggingface "
+    "(repo, revision, tokenSecretRef) must be left unset"
+)
+
+
 class SourceSpec(_Model):
     """Where the weights come from. Only the repository's root files are fetched, never original/ or metal/."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.persistentVolumeClaim) || !has(self.cache)",
+                    "message": VOLUME_WITH_CACHE_MESSAGE,
+                },
+                {
+                    "rule": f"!has(self.persistentVolumeClaim) || ({_DEFAULT_HUGGINGFACE})",
+                    "message": VOLUME_WITH_HUGGINGFACE_MESSAGE,
+                },
+            ]
+        }
+    )
 
     huggingface: HuggingFaceSource = Field(
         default_factory=HuggingFaceSource, description="The Hugging Face repository."
@@ -219,6 +298,32 @@ class SourceSpec(_Model):
         default=None,
         description="Pre-stage the weights on a PVC (download Job) instead of downloading in every pod at start.",
     )
+    # Left out of the JSON when unset, so a plan or a dump of a spec without it reads as before.
+    persistent_volume_claim: VolumeSource | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description=(
+            "Load the weights from an existing PersistentVolumeClaim instead of Hugging Face: no download, "
+            "no cache PVC, no download Job, and the pods never reach the Hub (HF_HUB_OFFLINE=1). "
+            "Excludes cache and a non-default huggingface."
+        ),
+    )
+
+    @property
+    def weights_on_volume(self) -> bool:
+        """True when the pods read the weights from a mounted volume (the operator's cache PVC or
+        the user's own PVC) rather than downloading them from Hugging Face when they start."""
+        return self.cache is not None or self.persistent_volume_claim is not None
+
+    @model_validator(mode="after")
+    def _one_weights_source(self) -> Self:
+        if self.persistent_volume_claim is None:
+            return self
+        if self.cache is not None:
+            raise ValueError(VOLUME_WITH_CACHE_MESSAGE)
+        if self.huggingface != HuggingFaceSource():
+            raise ValueError(VOLUME_WITH_HUGGINGFACE_MESSAGE)
+        return self
 
 
 class RolloutSpec(_Model):

@@ -266,6 +266,30 @@ def _print_text(spec: Any, result: Any, settings: Any) -> None:
         f"{startup.explain()} (startupProbe: failureThreshold {startup.failure_threshold} x "
         f"periodSeconds {startup.period_seconds}, about {round(startup.total_seconds / 60)} min)"
     )
+    print(_weights_line(spec, settings))
     print(f"image: {result.image} (vLLM {result.vllm_version})")
     print("args: " + " ".join(result.args))
     print("env: " + (" ".join(e.describe() for e in result.env) or "(none)"))
+
+
+def _weights_line(spec: Any, settings: Any) -> str:
+    """Where the pods get the weights (source), in words; ``--model`` in the args says the path."""
+    from gptoss_operator.planning.model_profiles import model_profile
+    from gptoss_operator.planning.vllm_args import model_location
+
+    mount = settings.model_mount_path
+    volume = spec.source.persistent_volume_claim
+    if volume is not None:
+        where = f"directory {volume.path} of " if volume.path else ""
+        return (
+            f"weights: {where}PersistentVolumeClaim {volume.claim_name}, mounted read-only at {mount}; "
+            "no download (HF_HUB_OFFLINE=1)"
+        )
+    hf = spec.source.huggingface
+    repo = f"{hf.repo or model_profile(spec.model).hf_repo}@{hf.revision}"
+    if spec.source.cache is not None:
+        return (
+            f"weights: Hugging Face {repo}, downloaded once by a Job into the cache PVC, "
+            f"read-only at {model_location(spec, model_profile(spec.model), settings)}"
+        )
+    return f"weights: Hugging Face {repo}, downloaded by each pod when it starts"

@@ -36,6 +36,7 @@ from gptoss_operator.observed import (
     route_policy_refs,
     secret_key_names,
     summarize_child,
+    summarize_claim,
     summarize_node,
     summarize_pod,
 )
@@ -247,11 +248,12 @@ class Controller:
                 log.warning(
                     "%s %s/%s is gone but its deletion was never seen; forgetting it", kind.kind, *key
                 )
-                bodies.pop(key, None)
                 queue.forget(key)
                 if kind == kinds.ROUTE_POLICY:
+                    bodies.pop(key, None)
                     self.store.route_policy_refs.pop(key, None)
                 else:
+                    self.store.drop_model_deployment(key)
                     self._requeue_route_policies(key[0], model_deployment=key[1])
             # Until kopf's watch of a re-created CRD is proven, the relist is the watch: changed
             # objects are taken from it (no watch can race it with a newer version).
@@ -266,9 +268,11 @@ class Controller:
                     polling
                     and known["metadata"].get("resourceVersion") != body["metadata"].get("resourceVersion")
                 ):
-                    bodies[key] = body
                     if kind == kinds.ROUTE_POLICY:
+                        bodies[key] = body
                         self.store.route_policy_refs[key] = route_policy_refs(body)
+                    else:
+                        self.store.put_model_deployment(key, body)
                     queue.add(key)
 
     async def _relist_forever(self) -> None:
@@ -377,11 +381,11 @@ class Controller:
             if self.crd_lost == PLURAL:
                 self._seen_since_lost.add(key)
             if event["type"] == "DELETED":
-                self.store.model_deployments.pop(key, None)
+                self.store.drop_model_deployment(key)
                 self.queue.forget(key)
                 self.pacer.forget(key)
             else:
-                self.store.model_deployments[key] = obj
+                self.store.put_model_deployment(key, obj)
                 self.queue.add(key)
             self._requeue_route_policies(key[0], model_deployment=key[1])
 
@@ -430,6 +434,23 @@ class Controller:
                 else:
                     index.set(owner, summarize_child(obj, self.store.owned_digests))
                 queue.add(owner)
+
+        @kopf.on.event("", "v1", kinds.PVC.plural, registry=registry)
+        async def claim_event(event: kopf.RawEvent, **_: Any) -> None:
+            # Any claim, labelled or not: one a ModelDeployment loads its weights from
+            # (source.persistentVolumeClaim) is the user's. The same watch stream as the managed
+            # children's handler above (kopf opens one per resource), so no extra API traffic.
+            obj = event["object"]
+            key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+            if event["type"] == "DELETED":
+                changed = self.store.claims.pop(key, None) is not None
+            else:
+                claim = summarize_claim(obj)
+                changed = self.store.claims.get(key) != claim
+                self.store.claims[key] = claim
+            if changed:
+                for owner in self.store.model_deployments_using_claim(*key):
+                    self.queue.add(owner)
 
         @kopf.on.event("", "v1", "pods", registry=registry)
         async def pod_event(event: kopf.RawEvent, **_: Any) -> None:

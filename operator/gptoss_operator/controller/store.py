@@ -14,12 +14,14 @@ from typing import Any
 
 from gptoss_operator.observed import (
     ChildState,
+    ClaimState,
     GpuUse,
     NodeState,
     OwnedDigests,
     PodState,
     RoutePolicyRefs,
     gpu_use_of,
+    provided_claim_name,
 )
 
 Key = tuple[str, str]
@@ -57,6 +59,14 @@ class Store:
     route_policy_children: ChildIndex = field(default_factory=ChildIndex)
     # What each RoutePolicy refers to, so a change to a ModelDeployment or Secret requeues it.
     route_policy_refs: dict[Key, RoutePolicyRefs] = field(default_factory=dict)
+    # Every PersistentVolumeClaim in the watched namespaces, as its name and phase: a
+    # ModelDeployment may load its weights from any of them (source.persistentVolumeClaim). kopf's
+    # PVC watch carries no label selector (its handlers' label filters are applied in-process), so
+    # the operator receives these events whether it keeps them or not; keeping a summary costs a
+    # few bytes per claim and spares a GET per reconcile.
+    claims: dict[Key, ClaimState] = field(default_factory=dict)
+    # ModelDeployment -> the claim its spec names, so a claim's events requeue the objects using it.
+    claim_users: dict[Key, str] = field(default_factory=dict)
     secret_keys: dict[Key, frozenset[str]] = field(default_factory=dict)
     pods: dict[Key, PodState] = field(default_factory=dict)
     pods_by_owner: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
@@ -83,6 +93,21 @@ class Store:
 
     def set_child(self, owner: Key, child: ChildState) -> None:
         self.model_deployment_children.set(owner, child)
+
+    def put_model_deployment(self, key: Key, body: dict[str, Any]) -> None:
+        self.model_deployments[key] = body
+        claim = provided_claim_name(body)
+        if claim is None:
+            self.claim_users.pop(key, None)
+        else:
+            self.claim_users[key] = claim
+
+    def drop_model_deployment(self, key: Key) -> None:
+        self.model_deployments.pop(key, None)
+        self.claim_users.pop(key, None)
+
+    def model_deployments_using_claim(self, namespace: str, claim: str) -> list[Key]:
+        return [key for key, name in self.claim_users.items() if key[0] == namespace and name == claim]
 
     def route_policies_referring_to(
         self, namespace: str, *, model_deployment: str = "", secret: str = ""

@@ -60,25 +60,33 @@ def _env(md: ModelDeployment, plan: Plan, settings: OperatorSettings) -> list[JS
     env: dict[str, JSON] = {e.name: e.container_env() for e in plan.env}
     # The order is part of the pod template's hash: changing it would roll out every model.
     env["HF_HOME"] = hf_home_env(settings)
-    if md.spec.source.cache is not None:
-        # Weights are on the read-only cache volume: never reach the Hub at start.
+    if md.spec.source.weights_on_volume:
+        # Weights are on a read-only volume (the cache, or the user's PVC): never reach the Hub.
         env["HF_HUB_OFFLINE"] = {"name": "HF_HUB_OFFLINE", "value": "1"}
     env.update((e["name"], e) for e in hf_token_env(md))
     env.update((e["name"], e) for e in user_env(md))  # the user's env wins over the plan's, by name
     return list(env.values())
 
 
+def weights_volume_claim(md: ModelDeployment) -> str | None:
+    """The PVC the vLLM pods mount read-only (the operator's cache PVC or the user's own claim),
+    or None when each pod downloads into an emptyDir."""
+    provided = md.spec.source.persistent_volume_claim
+    if provided is not None:
+        return provided.claim_name
+    if md.spec.source.cache is not None:
+        return child_names(md.metadata["name"]).weights_claim
+    return None
+
+
 def _volumes(md: ModelDeployment, settings: OperatorSettings) -> tuple[list[JSON], list[JSON]]:
-    cache = md.spec.source.cache
+    claim = weights_volume_claim(md)
+    # The whole claim is mounted and --model points into it (planning/vllm_args.model_location),
+    # rather than a subPath mount: a subPath that does not exist fails the container with
+    # CreateContainerConfigError, while a missing directory is named in vLLM's own error.
     models: JSON = (
-        {
-            "name": MODELS_VOLUME,
-            "persistentVolumeClaim": {
-                "claimName": child_names(md.metadata["name"]).weights_claim,
-                "readOnly": True,
-            },
-        }
-        if cache is not None
+        {"name": MODELS_VOLUME, "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
+        if claim is not None
         else {"name": MODELS_VOLUME, "emptyDir": {}}
     )
     volumes = [models, {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": settings.shm_size}}]
@@ -86,7 +94,7 @@ def _volumes(md: ModelDeployment, settings: OperatorSettings) -> tuple[list[JSON
         {
             "name": MODELS_VOLUME,
             "mountPath": settings.planner.model_mount_path,
-            "readOnly": cache is not None,
+            "readOnly": claim is not None,
         },
         {"name": "dshm", "mountPath": "/dev/shm"},
     ]

@@ -51,12 +51,14 @@ class StartupBudget:
 def startup_budget(spec: ModelDeploymentSpec, settings: PlannerSettings = DEFAULT_SETTINGS) -> StartupBudget:
     """The startupProbe budget for ``spec``'s pods.
 
-    With ``source.cache`` a download Job fills the PVC before pods start, so pods only read;
-    without it every pod downloads the root safetensors first (docs/gpt-oss-facts.md "Checkpoint sizes", "Startup time").
+    With ``source.cache`` a download Job fills the PVC before pods start, and with
+    ``source.persistentVolumeClaim`` the weights are already on the user's volume, so pods only
+    read; otherwise every pod downloads the root safetensors first (docs/gpt-oss-facts.md
+    "Checkpoint sizes", "Startup time").
     """
     model = model_profile(spec.model)
     download = (
-        0.0 if spec.source.cache is not None else model.checkpoint_bytes / settings.download_bytes_per_second
+        0.0 if spec.source.weights_on_volume else model.checkpoint_bytes / settings.download_bytes_per_second
     )
     load = model.weights_gib * GIB / settings.volume_read_bytes_per_second
     return StartupBudget(

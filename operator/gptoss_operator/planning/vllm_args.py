@@ -21,7 +21,12 @@ _BLACKWELL_MOE_BACKEND: list[str] = ["--moe-backend", "flashinfer_trtllm"]
 
 
 def model_location(spec: ModelDeploymentSpec, model: ModelProfile, settings: PlannerSettings) -> str:
-    """Where vLLM loads the weights from: the cache PVC's directory, or the Hugging Face repo id."""
+    """Where vLLM loads the weights from, the one place that says so: the cache PVC's directory,
+    the directory inside the user's PVC, or the Hugging Face repo id."""
+    volume = spec.source.persistent_volume_claim
+    if volume is not None:
+        path = volume.path.strip("/")
+        return f"{settings.model_mount_path}/{path}" if path else settings.model_mount_path
     if spec.source.cache is not None:
         return f"{settings.model_mount_path}/{model.name}"
     return spec.source.huggingface.repo or model.hf_repo
@@ -39,10 +44,11 @@ def vllm_args(
     version: VLLMVersion,
 ) -> list[str]:
     args = ["--model", model_location(spec, model, settings)]
-    if spec.source.cache is None:
+    if not spec.source.weights_on_volume:
         args += ["--revision", spec.source.huggingface.revision]
     args += [
-        # Clients (and the router) address the model by its short name.
+        # Clients (and the router) address the model by its short name, never by the path
+        # --model names when the weights are on a volume.
         "--served-model-name", model.name,
         "--host", "0.0.0.0",
         "--port", str(settings.port),

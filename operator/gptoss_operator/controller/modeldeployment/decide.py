@@ -45,7 +45,7 @@ from gptoss_operator.planning.catalog import gpu_profile
 from gptoss_operator.planning.planner import Refusal, plan_deployment
 from gptoss_operator.planning.startup import startup_budget
 from gptoss_operator.settings import OperatorSettings
-from gptoss_operator.status import Event, Observation, Weights, evaluate, transitions
+from gptoss_operator.status import Event, Observation, ProvidedVolume, Weights, evaluate, transitions
 
 
 def decide(g: Gathered, settings: OperatorSettings, now: str) -> Desired:
@@ -97,8 +97,10 @@ def decide(g: Gathered, settings: OperatorSettings, now: str) -> Desired:
     elif kinds.PDB.kind in g.children:
         serving.append(Delete(kinds.PDB.kind, g.children[kinds.PDB.kind].name))
     # With a cache, the Deployment waits for the download (its pods would load from an empty
-    # volume); once it exists it is kept up to date whatever the cache does.
-    if weights in ("NotCached", "Downloaded") or existing is not None:
+    # volume), and with the user's own claim for that claim to exist; once it exists it is kept
+    # up to date whatever the weights do. A claim that exists but is not bound does not hold it
+    # back: with a WaitForFirstConsumer StorageClass only a pod that uses the claim binds it.
+    if weights in ("NotCached", "Downloaded", "VolumeNotBound", "ProvidedVolume") or existing is not None:
         serving += _apply_if_changed(g.children, deployment(md, template, startup, rollout), children)
     obs = dataclasses.replace(
         base,
@@ -109,6 +111,7 @@ def decide(g: Gathered, settings: OperatorSettings, now: str) -> Desired:
         rollout=rollout,
         download_pods=g.download_pods,
         claim=_claim(children),
+        volume=g.volume,
     )
     steps = tuple(step for step in (tuple(weights_writes), tuple(serving)) if step)
     return Desired(
@@ -176,9 +179,10 @@ def _only_status(g: Gathered, obs: Observation, now: str) -> Desired:
 def _weights_step(
     g: Gathered, md: ModelDeployment, plan: Plan, settings: OperatorSettings
 ) -> tuple[list[Write], Weights, dict[str, ChildState]]:
-    """The weight cache's state machine: claim, then a download Job, then Downloaded.
+    """The weight cache's state machine: claim, then a download Job, then Downloaded; or, with
+    the user's own claim, where that claim stands (the operator writes nothing to it).
 
-    Returns the writes, where the cache stands, and the children as they will be after the
+    Returns the writes, where the weights stand, and the children as they will be after the
     writes (so status is computed from what the API server will hold).
     """
     children = dict(g.children)
@@ -186,9 +190,12 @@ def _weights_step(
     names = child_names(md.metadata["name"])
     claim = weights_claim(md)
     job = download_job(md, plan, settings)
+    provided = md.spec.source.persistent_volume_claim
     if claim is not None:
         writes += _apply_if_changed(g.children, claim, children)
-    elif kinds.PVC.kind in g.children:
+    elif kinds.PVC.kind in g.children and (provided is None or provided.claim_name != names.weights_claim):
+        # The cache is gone from the spec: its PVC goes too, unless the spec now names that very
+        # claim as its own volume (it holds the weights the cache downloaded).
         writes.append(Delete(kinds.PVC.kind, names.weights_claim))
         children.pop(kinds.PVC.kind)
     current = g.children.get(kinds.JOB.kind)
@@ -196,7 +203,7 @@ def _weights_step(
         if current is not None:
             writes.append(Delete(kinds.JOB.kind, names.download_job))
             children.pop(kinds.JOB.kind)
-        return writes, "NotCached", children
+        return writes, _volume_weights(g.volume), children
     if current is not None and current.config_hash != job["metadata"]["annotations"][keys.CONFIG_HASH]:
         # A Job's pod template is immutable: a new repo/revision means a new Job. Its DELETED
         # watch event requeues the object and the next pass creates it.
@@ -210,6 +217,16 @@ def _weights_step(
     if state is not None and state.failed:
         return writes, "Failed", children
     return writes, "Downloading", children
+
+
+def _volume_weights(volume: ProvidedVolume | None) -> Weights:
+    """Where the weights stand without a cache: downloaded by each pod (no volume), or the state
+    of the user's claim."""
+    if volume is None:
+        return "NotCached"
+    if volume.phase is None:
+        return "VolumeNotFound"
+    return "ProvidedVolume" if volume.phase == "Bound" else "VolumeNotBound"
 
 
 def _apply_if_changed(

@@ -23,7 +23,8 @@ from gptoss_operator.api.v1alpha1 import ModelDeployment
 from gptoss_operator.controller.modeldeployment.gathered import Gathered, expected_children
 from gptoss_operator.controller.store import Key, Store
 from gptoss_operator.kube import KubeClient
-from gptoss_operator.observed import summarize_child
+from gptoss_operator.observed import summarize_child, summarize_claim
+from gptoss_operator.status import ProvidedVolume
 from gptoss_operator.validation_messages import describe_validation_error
 
 
@@ -50,6 +51,7 @@ async def gather(key: Key, store: Store, api: KubeClient) -> Gathered | None:
                 state = summarize_child(child)
                 store.set_child(key, state)
                 children[state.kind] = state
+    volume = await _provided_volume(key[0], model, store, api) if model is not None else None
     return Gathered(
         key=key,
         body=body,
@@ -60,4 +62,33 @@ async def gather(key: Key, store: Store, api: KubeClient) -> Gathered | None:
         nodes=tuple(store.nodes.values()),
         gpus_in_use=store.gpus_in_use(),
         download_pods=tuple(p for p in store.owned_pods(key) if p.component == "download"),
+        volume=volume,
+    )
+
+
+async def _provided_volume(
+    namespace: str, model: ModelDeployment, store: Store, api: KubeClient
+) -> ProvidedVolume | None:
+    """The user's claim named by source.persistentVolumeClaim, as the store has it (every claim's
+    watch events land there, and requeue the objects that name it).
+
+    A claim the store has not seen is read with a GET: after a restart an object's event can come
+    before its claim's, and "not found" would flip a serving object's WeightsReady (and post a
+    Warning) for nothing. So only an object whose claim is really missing pays a GET per
+    reconcile, and such an object is rarely reconciled: it gets no Deployment (so no pod events)
+    until the claim's own ADDED event requeues it.
+    """
+    source = model.spec.source.persistent_volume_claim
+    if source is None:
+        return None
+    claim = store.claims.get((namespace, source.claim_name))
+    if claim is None:
+        body = await api.get(kinds.PVC.api_version, kinds.PVC.kind, namespace, source.claim_name)
+        if body is not None:
+            claim = summarize_claim(body)
+            store.claims[(namespace, source.claim_name)] = claim
+    return ProvidedVolume(
+        claim=source.claim_name,
+        path=source.path,
+        phase=(claim.phase or "Pending") if claim is not None else None,
     )

@@ -11,6 +11,7 @@ from gptoss_operator.api.v1alpha1 import ModelDeployment
 from gptoss_operator.controller.store import Key
 from gptoss_operator.manifests.common import child_names
 from gptoss_operator.observed import ChildState, GpuUse, NodeState, PodState
+from gptoss_operator.status import ProvidedVolume
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Gathered:
     # snapshot of the store's index, never changed once gathered.
     gpus_in_use: GpuUse
     download_pods: tuple[PodState, ...] = ()  # the weight Job's pods (why a download is stuck)
+    volume: ProvidedVolume | None = None  # source.persistentVolumeClaim and the claim's phase
 
 
 def expected_children(md: ModelDeployment) -> dict[str, str]:
