@@ -250,8 +250,7 @@ class Controller:
                 )
                 queue.forget(key)
                 if kind == kinds.ROUTE_POLICY:
-                    bodies.pop(key, None)
-                    self.store.route_policy_refs.pop(key, None)
+                    self.store.drop_route_policy(key)
                 else:
                     self.store.drop_model_deployment(key)
                     self._requeue_route_policies(key[0], model_deployment=key[1])
@@ -396,8 +395,7 @@ class Controller:
             if self.crd_lost == kinds.ROUTE_POLICY.plural:
                 self._seen_since_lost.add(key)
             if event["type"] == "DELETED":
-                self.store.route_policies.pop(key, None)
-                self.store.route_policy_refs.pop(key, None)
+                self.store.drop_route_policy(key)
                 self.route_policy_queue.forget(key)
                 return
             self.store.route_policies[key] = obj

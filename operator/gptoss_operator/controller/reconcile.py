@@ -42,12 +42,13 @@ async def _write(
     children: ChildIndex,
     limiter: WriteLimiter | None,
     gone: dict[tuple[str, str, str], str],
+    doomed: set[str],
 ) -> None:
     """The shared tail of every kind's reconcile: spend the object's write budget when there is
     something to write, then write exactly ``desired``."""
     if limiter is not None and (desired.writes or desired.status.patch is not None or desired.status.events):
         limiter.take((kind.kind, *key))
-    await Writer(api, kind, bodies, children, gone).write(key, body, desired)
+    await Writer(api, kind, bodies, children, gone, doomed).write(key, body, desired)
 
 
 async def reconcile(
@@ -73,7 +74,7 @@ async def reconcile(
     await _write(
         kinds.MODEL_DEPLOYMENT, key, gathered.body, desired, api=api,
         bodies=store.model_deployments, children=store.model_deployment_children, limiter=limiter,
-        gone=store.gone,
+        gone=store.gone, doomed=store.doomed,
     )  # fmt: skip
     return hold
 
@@ -93,5 +94,5 @@ async def reconcile_route_policy(
         await _write(
             kinds.ROUTE_POLICY, key, gathered.body, desired, api=api,
             bodies=store.route_policies, children=store.route_policy_children, limiter=limiter,
-            gone=store.gone,
+            gone=store.gone, doomed=store.doomed,
         )  # fmt: skip

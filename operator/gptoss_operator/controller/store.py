@@ -82,6 +82,12 @@ class Store:
     # uid. A LIST served from an API server's stale watch cache can still return them; the relist
     # must not bring back the same object (same uid) the API server already said is gone.
     gone: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # uids of objects in a namespace a write found terminating. The namespace controller deletes
+    # every one of them, and the API server refuses anything new in that namespace: each child
+    # the controller deletes first would otherwise bring a reconcile, a refused apply and a
+    # retry, hundreds of writes for a namespace of models. An object created later (a namespace
+    # of the same name made again) has a new uid. Each uid leaves with its object's deletion.
+    doomed: set[str] = field(default_factory=set)
     # Memo of the digest of the fields the operator owns on each child (see observed.py): most
     # child watch events are status updates that change none of them.
     owned_digests: OwnedDigests = field(default_factory=OwnedDigests)
@@ -94,6 +100,16 @@ class Store:
     def set_child(self, owner: Key, child: ChildState) -> None:
         self.model_deployment_children.set(owner, child)
 
+    def being_deleted(self, body: dict[str, Any]) -> bool:
+        """The object is being deleted, or its namespace is: nothing is left to reconcile."""
+        meta = body["metadata"]
+        return bool(meta.get("deletionTimestamp")) or meta.get("uid") in self.doomed
+
+    def forget_uid(self, body: dict[str, Any] | None) -> None:
+        """An object's deletion: its uid leaves ``doomed``."""
+        if body is not None:
+            self.doomed.discard((body.get("metadata") or {}).get("uid", ""))
+
     def put_model_deployment(self, key: Key, body: dict[str, Any]) -> None:
         self.model_deployments[key] = body
         claim = provided_claim_name(body)
@@ -103,8 +119,12 @@ class Store:
             self.claim_users[key] = claim
 
     def drop_model_deployment(self, key: Key) -> None:
-        self.model_deployments.pop(key, None)
+        self.forget_uid(self.model_deployments.pop(key, None))
         self.claim_users.pop(key, None)
+
+    def drop_route_policy(self, key: Key) -> None:
+        self.forget_uid(self.route_policies.pop(key, None))
+        self.route_policy_refs.pop(key, None)
 
     def model_deployments_using_claim(self, namespace: str, claim: str) -> list[Key]:
         return [key for key, name in self.claim_users.items() if key[0] == namespace and name == claim]

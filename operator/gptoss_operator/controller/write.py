@@ -29,8 +29,9 @@ def now() -> str:
 
 
 class Writer:
-    """Writes for objects of ``kind``; ``bodies``, ``children`` and ``gone`` (tombstones of objects a
-    write found deleted) are the store's views of them."""
+    """Writes for objects of ``kind``; ``bodies``, ``children``, ``gone`` (tombstones of objects a
+    write found deleted) and ``doomed`` (uids in namespaces a write found terminating) are the
+    store's views of them."""
 
     def __init__(
         self,
@@ -39,12 +40,14 @@ class Writer:
         bodies: dict[Key, dict[str, Any]],
         children: ChildIndex,
         gone: dict[tuple[str, str, str], str],
+        doomed: set[str],
     ) -> None:
         self.api = api
         self.kind = kind
         self.bodies = bodies
         self.children = children
         self.gone = gone
+        self.doomed = doomed
 
     async def write(self, key: Key, body: Mapping[str, Any], desired: Desired) -> None:
         namespace, name = key
@@ -57,9 +60,17 @@ class Writer:
         except KubeError as e:
             if e.namespace_terminating:
                 # The namespace controller is deleting everything in it, this object included:
-                # recreating children would only be refused again. Its deletion event ends this.
-                log.debug(
-                    "%s %s/%s: namespace is terminating, not reconciling", self.kind.kind, namespace, name
+                # recreating children would only be refused again. Nothing of this kind in that
+                # namespace is reconciled any more (store.doomed); their deletion events end this.
+                uids = {
+                    (b.get("metadata") or {}).get("uid") for (ns, _), b in self.bodies.items() if ns == namespace
+                }
+                self.doomed.update(uid for uid in uids if uid)
+                log.info(
+                    "namespace %s is terminating: its %d %s objects are left to the namespace controller",
+                    namespace,
+                    len(uids),
+                    self.kind.kind,
                 )
                 return
             log.warning("applying children of %s %s/%s failed: %s", self.kind.kind, namespace, name, e)

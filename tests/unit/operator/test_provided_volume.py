@@ -1,7 +1,7 @@
 """source.persistentVolumeClaim without a cluster: the spec's validation, the pods' volume and
 arguments, decide for each state of the user's claim, and the store that feeds it.
 
-The CRD's CEL rules run only in a real API server (tests/cluster/test_provided_volume.py); here
+The CRD's CEL rules run only in a real API server (tests/cluster/test_weights_from_a_claim.py); here
 the rules are checked for being in the generated CRD with their messages.
 """
 

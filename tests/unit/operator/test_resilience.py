@@ -19,6 +19,7 @@ from gptoss_operator.controller.controller import Controller, WatchRetryBackoffs
 from gptoss_operator.controller.ratelimit import WriteLimiter, WriteRateLimited
 from gptoss_operator.controller.reconcile import reconcile
 from gptoss_operator.controller.store import Store
+from gptoss_operator.kube import KubeError
 from gptoss_operator.metrics import OperatorMetrics
 from gptoss_operator.settings import OperatorSettings
 from tests.support.fake_kube import FakeKubeAPI
@@ -307,3 +308,39 @@ def test_an_operator_that_was_stopped_exits_0() -> None:
 def test_errors_that_are_not_a_deleted_crd_keep_their_traceback() -> None:
     assert deleted_crd(RuntimeError("boom")) is None
     assert deleted_crd(KeyError("status")) is None
+
+
+TERMINATING = KubeError(
+    403,
+    'HTTP 403 Forbidden: deployments "a" is forbidden: unable to create new content in namespace x '
+    "because it is being terminated",
+)
+
+
+async def test_a_terminating_namespace_costs_one_refused_attempt_not_one_per_child_event() -> None:
+    """The namespace controller deletes children before their owners: each deletion requeues the
+    owner, whose apply is refused. One refusal settles every object of that namespace."""
+    api, store = FakeKubeAPI(), Store()
+    for name, namespace in (("a", "x"), ("b", "x"), ("c", "y")):
+        api.put(md(name, namespace))
+        store.put_model_deployment((namespace, name), md(name, namespace))
+    api.fail_apply["Deployment"] = TERMINATING
+    await reconcile(("x", "a"), api=api, store=store, settings=SETTINGS)
+    refused = len(api.writes)
+    assert refused > 0
+    for _ in range(3):  # the Deployment, Service and pod deletions of both objects
+        for key in (("x", "a"), ("x", "b")):
+            await reconcile(key, api=api, store=store, settings=SETTINGS)
+    assert len(api.writes) == refused
+    assert "status" not in api.objects[("ModelDeployment", "x", "b")]
+    assert not store.being_deleted(store.model_deployments[("y", "c")])  # another namespace
+    store.drop_model_deployment(("x", "a"))  # its DELETED event
+    store.drop_model_deployment(("x", "b"))
+    assert store.doomed == set()
+    # A namespace of the same name made again: new objects, new uids, reconciled as usual.
+    del api.fail_apply["Deployment"]
+    again = md("a", "x") | {"metadata": md("a", "x")["metadata"] | {"uid": "u-a-again"}}
+    api.put(again)
+    store.put_model_deployment(("x", "a"), again)
+    await reconcile(("x", "a"), api=api, store=store, settings=SETTINGS)
+    assert ("Deployment", "x", "a") in api.objects

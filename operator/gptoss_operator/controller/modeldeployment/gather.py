@@ -30,9 +30,10 @@ from gptoss_operator.validation_messages import describe_validation_error
 
 async def gather(key: Key, store: Store, api: KubeClient) -> Gathered | None:
     """None when there is nothing to reconcile: the object is gone or being deleted (the
-    garbage collector removes its children through their ownerReferences)."""
+    garbage collector removes its children through their ownerReferences), or its namespace is
+    (store.doomed)."""
     body = store.model_deployments.get(key)
-    if body is None or body["metadata"].get("deletionTimestamp"):
+    if body is None or store.being_deleted(body):
         return None
     model: ModelDeployment | None = None
     spec_error: str | None = None

@@ -48,7 +48,7 @@ def _view(body: dict[str, object]) -> ModelDeploymentView:
 
 async def gather(key: Key, store: Store, api: KubeClient) -> RoutePolicyGathered | None:
     body = store.route_policies.get(key)
-    if body is None or body["metadata"].get("deletionTimestamp"):
+    if body is None or store.being_deleted(body):
         return None  # the garbage collector removes the children (ownerReferences)
     namespace, name = key
     policy: RoutePolicy | None = None
