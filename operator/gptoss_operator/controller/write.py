@@ -63,7 +63,9 @@ class Writer:
                 # recreating children would only be refused again. Nothing of this kind in that
                 # namespace is reconciled any more (store.doomed); their deletion events end this.
                 uids = {
-                    (b.get("metadata") or {}).get("uid") for (ns, _), b in self.bodies.items() if ns == namespace
+                    (b.get("metadata") or {}).get("uid")
+                    for (ns, _), b in self.bodies.items()
+                    if ns == namespace
                 }
                 self.doomed.update(uid for uid in uids if uid)
                 log.info(
