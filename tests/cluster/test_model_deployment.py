@@ -16,6 +16,7 @@ from devtools.operator_process import OperatorProcess, settle
 from tests.support.modeldeployments import (
     arg_value,
     get_md,
+    host_path_volume,
     model_deployment,
     vllm_container,
     wait_condition,
@@ -384,17 +385,9 @@ def test_weight_cache_is_filled_by_a_job_before_the_deployment_starts(
 ) -> None:
     pv_name = f"weights-{namespace}"
     cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": pv_name},
-            "spec": {
-                "capacity": {"storage": "100Gi"},
-                "accessModes": ["ReadWriteOnce"],
-                "storageClassName": f"manual-{namespace}",
-                "hostPath": {"path": f"/tmp/{pv_name}"},
-            },
-        }
+        host_path_volume(
+            pv_name, storage="100Gi", access_mode="ReadWriteOnce", storage_class=f"manual-{namespace}"
+        )
     )
     try:
         proxy = {"name": "HTTPS_PROXY", "valueFrom": {"secretKeyRef": {"name": "proxy", "key": "url"}}}

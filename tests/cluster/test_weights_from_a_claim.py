@@ -24,6 +24,7 @@ from gptoss_operator.settings import FIELD_MANAGER
 from tests.support.modeldeployments import (
     arg_value,
     get_md,
+    host_path_volume,
     model_deployment,
     vllm_container,
     wait_condition,
@@ -100,19 +101,7 @@ def test_weights_ready_follows_the_claim_from_missing_to_bound(
         what="the Deployment once the claim exists",
     )
 
-    cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": pv_name},
-            "spec": {
-                "capacity": {"storage": "200Gi"},
-                "accessModes": ["ReadOnlyMany"],
-                "storageClassName": "",
-                "hostPath": {"path": f"/tmp/{pv_name}"},
-            },
-        }
-    )
+    cluster.apply(host_path_volume(pv_name, storage="200Gi", access_mode="ReadOnlyMany", storage_class=""))
     try:
         got = wait_ready(cluster, namespace, name, timeout=120)
         weights = condition(got, "WeightsReady")

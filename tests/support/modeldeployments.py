@@ -69,3 +69,19 @@ def arg_value(args: list[str], flag: str) -> str:
         if arg.startswith(flag + "="):
             return arg.split("=", 1)[1]
     raise AssertionError(f"{flag} not in {args}")
+
+
+def host_path_volume(name: str, *, storage: str, access_mode: str, storage_class: str) -> dict[str, Any]:
+    """A PersistentVolume at /tmp/<name> for a weights claim to bind to (kwok runs no pod that
+    reads it: only the binding matters)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": name},
+        "spec": {
+            "capacity": {"storage": storage},
+            "accessModes": [access_mode],
+            "storageClassName": storage_class,
+            "hostPath": {"path": f"/tmp/{name}"},
+        },
+    }

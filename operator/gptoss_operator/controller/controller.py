@@ -33,7 +33,6 @@ from gptoss_operator.credentials import Token, TokenSource
 from gptoss_operator.kube import Credentials, KubeAPI, KubeError
 from gptoss_operator.metrics import OperatorMetrics
 from gptoss_operator.observed import (
-    route_policy_refs,
     secret_key_names,
     summarize_child,
     summarize_claim,
@@ -64,9 +63,9 @@ def deleted_crd(error: BaseException) -> str | None:
     ended ``kopf.operator()``) is that, else None.
 
     When a CRD is deleted the API server closes its kind's watches and kopf re-opens them at
-    once (or lists them again). If that request arrives before kopf's own CRD watch has stopped the kind's watcher, it
-    gets 404 Not Found, which kopf (1.45) treats as fatal for the whole operator: the race is
-    usually won by the CRD watch, but not on a busy machine. The caller exits with one clear
+    once (or lists them again). If that request arrives before kopf's own CRD watch has
+    stopped the kind's watcher, it gets 404 Not Found, which kopf (1.45) treats as fatal for
+    the whole operator: the race is usually won by the CRD watch, but not on a busy machine. The caller exits with one clear
     line instead of a traceback; the kubelet's restart then watches the kind afresh, as it does
     when liveness fails for a re-created CRD kopf does not watch again.
     """
@@ -268,8 +267,7 @@ class Controller:
                     and known["metadata"].get("resourceVersion") != body["metadata"].get("resourceVersion")
                 ):
                     if kind == kinds.ROUTE_POLICY:
-                        bodies[key] = body
-                        self.store.route_policy_refs[key] = route_policy_refs(body)
+                        self.store.put_route_policy(key, body)
                     else:
                         self.store.put_model_deployment(key, body)
                     queue.add(key)
@@ -398,8 +396,7 @@ class Controller:
                 self.store.drop_route_policy(key)
                 self.route_policy_queue.forget(key)
                 return
-            self.store.route_policies[key] = obj
-            self.store.route_policy_refs[key] = route_policy_refs(obj)
+            self.store.put_route_policy(key, obj)
             self.route_policy_queue.add(key)
 
         @kopf.on.event("", "v1", kinds.SECRET.plural, registry=registry)

@@ -22,6 +22,7 @@ from gptoss_operator.observed import (
     RoutePolicyRefs,
     gpu_use_of,
     provided_claim_name,
+    route_policy_refs,
 )
 
 Key = tuple[str, str]
@@ -121,6 +122,10 @@ class Store:
     def drop_model_deployment(self, key: Key) -> None:
         self.forget_uid(self.model_deployments.pop(key, None))
         self.claim_users.pop(key, None)
+
+    def put_route_policy(self, key: Key, body: dict[str, Any]) -> None:
+        self.route_policies[key] = body
+        self.route_policy_refs[key] = route_policy_refs(body)
 
     def drop_route_policy(self, key: Key) -> None:
         self.forget_uid(self.route_policies.pop(key, None))

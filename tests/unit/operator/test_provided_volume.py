@@ -204,6 +204,12 @@ def raw_volume() -> dict[str, Any]:
     return body(model="gpt-oss-20b", gpu={"type": "L4"}, source=dict(VOLUME))
 
 
+def store_status(raw: dict[str, Any], d: Any) -> None:
+    """Put into ``raw`` the status the API server holds after ``d``'s merge patch."""
+    assert d.status.patch is not None
+    raw["status"] = {k: v for k, v in d.status.patch.items() if v is not None}
+
+
 class TestDecide:
     def test_a_missing_claim_holds_the_deployment_and_is_degraded(self) -> None:
         d = decide(with_volume(raw_volume(), None), SETTINGS, NOW)
@@ -246,8 +252,7 @@ class TestDecide:
     def test_nothing_to_write_once_converged(self) -> None:
         raw = raw_volume()
         first = decide(with_volume(raw, "Bound"), SETTINGS, NOW)
-        assert first.status.patch is not None
-        raw["status"] = {k: v for k, v in first.status.patch.items() if v is not None}
+        store_status(raw, first)
         again = decide(with_volume(raw, "Bound", children=converged(first)), SETTINGS, NOW)
         assert again.writes == ()
         assert again.status.patch is None
@@ -255,8 +260,7 @@ class TestDecide:
     def test_the_claim_binding_flips_weights_ready_and_writes_only_status(self) -> None:
         raw = raw_volume()
         first = decide(with_volume(raw, "Pending"), SETTINGS, NOW)
-        assert first.status.patch is not None
-        raw["status"] = {k: v for k, v in first.status.patch.items() if v is not None}
+        store_status(raw, first)
         bound = decide(with_volume(raw, "Bound", children=converged(first)), SETTINGS, NOW)
         assert bound.writes == ()
         assert conditions(bound)["WeightsReady"] == ("True", "ProvidedVolume")
