@@ -179,7 +179,7 @@ class Controller:
             )  # fmt: skip
             if hold is not None:
                 # The held status is written by this later pass (or a settled one overtakes it).
-                self.queue.add_after(key, hold)
+                self.queue.add_after(key, hold, follow_up=True)
 
         await self._timed(kinds.MODEL_DEPLOYMENT.kind, paced())
         self.metrics.queue_depth.set(len(self.queue))
@@ -428,7 +428,7 @@ class Controller:
                     self.store.owned_digests.forget(obj["metadata"].get("uid", ""))
                 else:
                     index.set(owner, summarize_child(obj, self.store.owned_digests))
-                queue.add(owner)
+                queue.add(owner, follow_up=True)
 
         @kopf.on.event("", "v1", kinds.PVC.plural, registry=registry)
         async def claim_event(event: kopf.RawEvent, **_: Any) -> None:
@@ -455,7 +455,7 @@ class Controller:
                 old = self.store.pods.get(key)
                 self.store.drop_pod(key)
                 if old is not None and old.instance:
-                    self.queue.add((old.namespace, old.instance))
+                    self.queue.add((old.namespace, old.instance), follow_up=True)
                 return
             pod = summarize_pod(obj, MANAGED_BY)
             if not (pod.managed or pod.gpus):
@@ -464,7 +464,7 @@ class Controller:
             previous = self.store.pods.get(key)
             self.store.set_pod(pod)
             if pod.instance and pod != previous:
-                self.queue.add((pod.namespace, pod.instance))
+                self.queue.add((pod.namespace, pod.instance), follow_up=True)
 
         @kopf.on.event("", "v1", "nodes", registry=registry)
         async def node_event(event: kopf.RawEvent, **_: Any) -> None:

@@ -400,19 +400,19 @@ class TestClaimWatch:
         controller.store.put_model_deployment(("llm", "other"), body())
         await on_claim(event={"type": "ADDED", "object": claim_body("gpt-oss-weights", "Pending")})
         assert controller.store.claims[("llm", "gpt-oss-weights")].phase == "Pending"
-        assert controller.queue._queued == {("llm", "uses")}
+        assert controller.queue.queued() == {("llm", "uses")}
         await controller.queue.get()
         controller.queue.done(("llm", "uses"))
         # A resourceVersion bump that changes nothing the decision reads: no reconcile.
         await on_claim(event={"type": "MODIFIED", "object": claim_body("gpt-oss-weights", "Pending")})
         assert len(controller.queue) == 0
         await on_claim(event={"type": "MODIFIED", "object": claim_body("gpt-oss-weights", "Bound")})
-        assert controller.queue._queued == {("llm", "uses")}
+        assert controller.queue.queued() == {("llm", "uses")}
         await controller.queue.get()
         controller.queue.done(("llm", "uses"))
         await on_claim(event={"type": "DELETED", "object": claim_body("gpt-oss-weights", "Bound")})
         assert ("llm", "gpt-oss-weights") not in controller.store.claims
-        assert controller.queue._queued == {("llm", "uses")}
+        assert controller.queue.queued() == {("llm", "uses")}
 
 
 def test_plan_names_the_claim_and_no_download(capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:

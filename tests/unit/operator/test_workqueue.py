@@ -1,15 +1,19 @@
-"""WorkQueue: dedup while queued, re-run when added during processing, delayed adds, workers."""
+"""WorkQueue: dedup while queued, re-run when added during processing, two lanes, delayed adds,
+workers."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gptoss_operator.controller.workqueue import WorkQueue
 
 KEY = ("llm", "oss")
 OTHER = ("llm", "oss-20b")
+THIRD = ("llm", "oss-120b")
 
 
 async def drain(q: WorkQueue[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -62,6 +66,150 @@ class TestAdd:
         await q.get()
         q.add(OTHER)
         assert await drain(q) == [OTHER]
+
+
+class TestLanes:
+    async def test_a_follow_up_is_taken_before_work_queued_earlier(self):
+        q: WorkQueue[tuple[str, str]] = WorkQueue()
+        q.add(KEY)
+        q.add(OTHER)
+        q.add(THIRD, follow_up=True)
+        assert await drain(q) == [THIRD, KEY, OTHER]
+
+    async def test_follow_ups_keep_their_order(self):
+        q: WorkQueue[tuple[str, str]] = WorkQueue()
+        q.add(OTHER, follow_up=True)
+        q.add(KEY, follow_up=True)
+        assert await drain(q) == [OTHER, KEY]
+
+    async def test_a_queued_key_that_gets_a_follow_up_moves_ahead_and_runs_once(self):
+        q: WorkQueue[tuple[str, str]] = WorkQueue()
+        q.add(KEY)
+        q.add(OTHER)
+        q.add(OTHER, follow_up=True)
+        assert len(q) == 2
+        assert q.queued() == {KEY, OTHER}
+        assert await drain(q) == [OTHER, KEY]
+
+    async def test_a_follow_up_is_not_moved_back_by_an_ordinary_add(self):
+        q: WorkQueue[tuple[str, str]] = WorkQueue()
+        q.add(KEY)
+        q.add(OTHER, follow_up=True)
+        q.add(OTHER)
+        assert await drain(q) == [OTHER, KEY]
+
+    async def test_a_key_queued_again_after_it_ran_takes_its_new_place(self):
+        # Its first entry, left behind in the slow lane when it moved ahead, must not bring it
+        # out before keys that were queued before its new entry.
+        q: WorkQueue[tuple[str, str]] = WorkQueue()
+        q.add(KEY)
+        q.add(KEY, follow_up=True)
+        key = await q.get()
+        q.done(key)
+        q.add(OTHER)
+        q.add(KEY)
+        assert await drain(q) == [OTHER, KEY]
+
+    async def test_a_follow_up_while_processing_runs_next_in_the_fast_lane(self):
+        q: WorkQueue[tuple[str, str]] = WorkQueue()
+        q.add(KEY)
+        key = await q.get()
+        q.add(OTHER)
+        q.add(KEY)
+        q.add(KEY, follow_up=True)
+        q.done(key)
+        assert await drain(q) == [KEY, OTHER]
+
+    async def test_a_plain_add_while_processing_runs_after_earlier_work(self):
+        q: WorkQueue[tuple[str, str]] = WorkQueue()
+        q.add(KEY)
+        key = await q.get()
+        q.add(OTHER)
+        q.add(KEY)
+        q.done(key)
+        assert await drain(q) == [OTHER, KEY]
+
+    async def test_a_delayed_follow_up_lands_in_the_fast_lane(self):
+        q: WorkQueue[tuple[str, str]] = WorkQueue()
+        q.add(KEY)
+        q.add_after(OTHER, 0.01, follow_up=True)
+        await asyncio.sleep(0.03)
+        assert await drain(q) == [OTHER, KEY]
+
+    async def test_a_waiting_worker_wakes_for_a_follow_up(self):
+        q: WorkQueue[tuple[str, str]] = WorkQueue()
+        waiting = asyncio.create_task(q.get())
+        await asyncio.sleep(0.01)
+        q.add(KEY, follow_up=True)
+        assert await asyncio.wait_for(waiting, timeout=1) == KEY
+
+
+class Reference:
+    """The lanes as two plain lists: what WorkQueue must do, without its bookkeeping."""
+
+    def __init__(self) -> None:
+        self.lanes: tuple[list[str], list[str]] = ([], [])
+        self.processing: set[str] = set()
+        self.dirty: dict[str, bool] = {}  # key -> follow-up
+
+    def add(self, key: str, follow_up: bool) -> None:
+        if key in self.processing:
+            self.dirty[key] = self.dirty.get(key, False) or follow_up
+        elif key in self.lanes[0] or (key in self.lanes[1] and not follow_up):
+            return
+        else:
+            if key in self.lanes[1]:
+                self.lanes[1].remove(key)
+            self.lanes[0 if follow_up else 1].append(key)
+
+    def take(self) -> str | None:
+        for lane in self.lanes:
+            if lane:
+                key = lane.pop(0)
+                self.processing.add(key)
+                return key
+        return None
+
+    def done(self, key: str) -> None:
+        self.processing.discard(key)
+        if key in self.dirty:
+            self.add(key, self.dirty.pop(key))
+
+
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), st.sampled_from("abc"), st.booleans()),
+        st.tuples(st.just("take"), st.just(""), st.just(False)),
+        st.tuples(st.just("done"), st.sampled_from("abc"), st.just(False)),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(OPS)
+def test_the_lanes_behave_like_two_plain_lists(ops: list[tuple[str, str, bool]]) -> None:
+    async def run() -> None:
+        q: WorkQueue[str] = WorkQueue()
+        ref = Reference()
+        for op, key, follow_up in ops:
+            if op == "add":
+                q.add(key, follow_up=follow_up)
+                ref.add(key, follow_up)
+            elif op == "take":
+                expected = ref.take()
+                if expected is None:
+                    with pytest.raises(TimeoutError):
+                        await asyncio.wait_for(q.get(), timeout=0)
+                else:
+                    assert await asyncio.wait_for(q.get(), timeout=1) == expected
+            elif key in ref.processing:
+                q.done(key)
+                ref.done(key)
+            assert q.queued() == set(ref.lanes[0]) | set(ref.lanes[1])
+            assert len(q) == len(q.queued()) + len(ref.dirty)
+
+    asyncio.run(run())
 
 
 class TestAddAfter:
@@ -186,7 +334,11 @@ class TestBackoff:
 
     async def test_repeated_failures_log_one_line_each_after_the_first(self, caplog):
         q: WorkQueue[tuple[str, str]] = WorkQueue()
-        q.add_after = lambda key, delay: q.add(key)  # type: ignore[method-assign]
+
+        def retry_now(key: tuple[str, str], delay: float, *, follow_up: bool = False) -> None:
+            q.add(key, follow_up=follow_up)
+
+        q.add_after = retry_now  # type: ignore[method-assign]
         seen = 0
         done = asyncio.Event()
 
