@@ -28,6 +28,7 @@ from gptoss_operator.controller.routepolicy import gather as rp_gather
 from gptoss_operator.controller.store import ChildIndex, Key, Store
 from gptoss_operator.controller.write import Writer, now
 from gptoss_operator.kube import KubeClient
+from gptoss_operator.observed import OwnedDigests
 from gptoss_operator.settings import OperatorSettings
 
 
@@ -43,12 +44,13 @@ async def _write(
     limiter: WriteLimiter | None,
     gone: dict[tuple[str, str, str], str],
     doomed: set[str],
+    digests: OwnedDigests,
 ) -> None:
     """The shared tail of every kind's reconcile: spend the object's write budget when there is
     something to write, then write exactly ``desired``."""
     if limiter is not None and (desired.writes or desired.status.patch is not None or desired.status.events):
         limiter.take((kind.kind, *key))
-    await Writer(api, kind, bodies, children, gone, doomed).write(key, body, desired)
+    await Writer(api, kind, bodies, children, gone, doomed, digests).write(key, body, desired)
 
 
 async def reconcile(
@@ -74,7 +76,7 @@ async def reconcile(
     await _write(
         kinds.MODEL_DEPLOYMENT, key, gathered.body, desired, api=api,
         bodies=store.model_deployments, children=store.model_deployment_children, limiter=limiter,
-        gone=store.gone, doomed=store.doomed,
+        gone=store.gone, doomed=store.doomed, digests=store.owned_digests,
     )  # fmt: skip
     return hold
 
@@ -94,5 +96,5 @@ async def reconcile_route_policy(
         await _write(
             kinds.ROUTE_POLICY, key, gathered.body, desired, api=api,
             bodies=store.route_policies, children=store.route_policy_children, limiter=limiter,
-            gone=store.gone, doomed=store.doomed,
+            gone=store.gone, doomed=store.doomed, digests=store.owned_digests,
         )  # fmt: skip

@@ -17,7 +17,7 @@ from gptoss_operator import kinds
 from gptoss_operator.controller.desired import Apply, Delete, Desired, StatusChange, Write
 from gptoss_operator.controller.store import ChildIndex, Key
 from gptoss_operator.kube import KubeClient, KubeError
-from gptoss_operator.observed import summarize_child
+from gptoss_operator.observed import OwnedDigests, summarize_child
 from gptoss_operator.status import Event
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,9 @@ def now() -> str:
 class Writer:
     """Writes for objects of ``kind``; ``bodies``, ``children``, ``gone`` (tombstones of objects a
     write found deleted) and ``doomed`` (uids in namespaces a write found terminating) are the
-    store's views of them."""
+    store's views of them. ``digests``: the store's memo of owned-field digests. A child is
+    summarized from the apply response through it, so the watch event that follows with the same
+    object finds its digest already computed."""
 
     def __init__(
         self,
@@ -41,8 +43,10 @@ class Writer:
         children: ChildIndex,
         gone: dict[tuple[str, str, str], str],
         doomed: set[str],
+        digests: OwnedDigests | None = None,
     ) -> None:
         self.api = api
+        self.digests = digests
         self.kind = kind
         self.bodies = bodies
         self.children = children
@@ -83,7 +87,7 @@ class Writer:
     async def _one(self, owner: Key, write: Write) -> None:
         if isinstance(write, Apply):
             applied = await self.api.apply(write.manifest)
-            self.children.set(owner, summarize_child(applied))
+            self.children.set(owner, summarize_child(applied, self.digests))
         elif isinstance(write, Delete):
             kind = kinds.BY_KIND[write.kind]
             await self.api.delete(kind.api_version, kind.kind, owner[0], write.name)

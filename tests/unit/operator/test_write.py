@@ -99,3 +99,48 @@ async def test_a_deleted_pdb_leaves_the_store() -> None:
         summarize_child(api.objects[("Deployment", "llm", "m")]).config_hash
         == store.children[KEY]["Deployment"].config_hash
     )
+
+
+class ApplyRecordingAPI(FakeKubeAPI):
+    """Answers an apply as the API server does: with a uid and the operator's Apply entry in
+    managedFields (every field it sent; lists atomic, as in a real field set's leaves)."""
+
+    async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        applied = await super().apply(manifest)
+        meta = applied["metadata"]
+        meta["uid"] = f"uid-{applied['kind']}"
+        fields = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+        meta["managedFields"] = [
+            {
+                "manager": self.field_manager,
+                "operation": "Apply",
+                "time": "2026-11-28T10:00:00Z",
+                "fieldsType": "FieldsV1",
+                "fieldsV1": field_set(fields),
+            }
+        ]
+        self.objects[(applied["kind"], meta["namespace"], meta["name"])] = applied
+        return applied
+
+
+def field_set(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {f"f:{k}": field_set(v) for k, v in value.items()}
+    return {}
+
+
+async def test_the_watch_event_after_an_apply_finds_its_digest_computed() -> None:
+    from gptoss_operator.observed import owned_digest
+
+    api, store = ApplyRecordingAPI(), Store()
+    api.put(md())
+    store.model_deployments[KEY] = md()
+    await reconcile(KEY, api=api, store=store, settings=SETTINGS)
+    digests = store.owned_digests
+    assert (digests.misses, digests.hits) == (2, 0)  # the Deployment and the Service, once each
+    for kind in ("Deployment", "Service"):
+        event = api.objects[(kind, "llm", "m")]  # what the watch then delivers
+        state = summarize_child(event, digests)
+        assert state.owned == owned_digest(event, api.field_manager) is not None
+        assert state == store.children[KEY][kind]
+    assert (digests.misses, digests.hits) == (2, 2)
