@@ -25,6 +25,9 @@ EDITS: list[tuple[str, list[dict[str, Any]]]] = [
     ("replicas", [{"op": "replace", "path": "/spec/replicas", "value": 3}]),
     ("added-arg", [{"op": "add", "path": f"{CONTAINER}/args/-", "value": "--tensor-parallel-size=8"}]),
     ("removed-label", [{"op": "remove", "path": "/metadata/labels/gptoss.dev~1model"}]),
+    # The label the operator's watch selects its children by: the Deployment leaves the
+    # selection (a DELETED event on that watch), and its owner is reconciled.
+    ("removed-managed-by", [{"op": "remove", "path": "/metadata/labels/app.kubernetes.io~1managed-by"}]),
 ]
 
 
@@ -36,6 +39,7 @@ def _deployment_is_as_planned(cluster: LocalCluster, namespace: str) -> bool | N
         and dep["spec"]["replicas"] == 1
         and "--tensor-parallel-size=8" not in container["args"]
         and dep["metadata"]["labels"].get("gptoss.dev/model") == "gpt-oss-20b"
+        and dep["metadata"]["labels"].get("app.kubernetes.io/managed-by") == "gptoss-operator"
     )
     return ok or None
 

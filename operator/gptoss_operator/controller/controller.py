@@ -43,6 +43,10 @@ from gptoss_operator.settings import FIELD_MANAGER, MANAGED_BY, OperatorSettings
 
 log = logging.getLogger(__name__)
 MANAGED = {keys.MANAGED_BY: MANAGED_BY}
+# Children whose watch is not narrowed to the operator's label by the API server: the same
+# stream (kopf opens one per resource) must also bring the user's own claims a ModelDeployment
+# loads its weights from (spec.source.persistentVolumeClaim), which carry no label of ours.
+UNSELECTED_CHILDREN = (kinds.PVC,)
 OWNER_KIND_INFO = (kinds.MODEL_DEPLOYMENT, kinds.ROUTE_POLICY)
 OWNER_KINDS = tuple(kind.kind for kind in OWNER_KIND_INFO)
 # RoutePolicies are few and their reconciles cheap; a handful of workers keeps one slow policy
@@ -348,6 +352,15 @@ class Controller:
             settings.networking.request_timeout = 60
             # Retry a failed watch request forever, at most WATCH_RETRY_MAX_SECONDS apart.
             settings.networking.error_backoffs = WatchRetryBackoffs()
+            # Children's watches carry only the operator's own objects: the API server selects them
+            # by label, where kopf's handler filter alone would stream every Deployment, Service,
+            # ConfigMap, Role... of the cluster here and drop them after parsing. A child that
+            # loses the label leaves the selection as a DELETED event, so its owner is reconciled
+            # and the label applied again (tests/cluster/test_hand_edits.py).
+            selector = ",".join(f"{k}={v}" for k, v in MANAGED.items())
+            for child in kinds.CHILDREN:
+                if child not in UNSELECTED_CHILDREN:
+                    settings.watching.label_selectors[child.group, child.version, child.plural] = selector
             self._workers = [
                 asyncio.create_task(self.queue.run_workers(self.settings.workers, self._reconcile)),
                 asyncio.create_task(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from gptoss_operator.controller.controller import Controller, NoDiffBase
@@ -49,3 +51,47 @@ def test_no_diff_base_keeps_nothing() -> None:
     storage = NoDiffBase()
     assert storage.build(body={"spec": {"a": 1}}) == {}  # type: ignore[arg-type]
     assert storage.fetch(body={"metadata": {"annotations": {"x": "{}"}}}) is None  # type: ignore[arg-type]
+
+
+async def test_the_api_server_selects_the_children_by_the_operator_s_label(controller: Controller) -> None:
+    # Every watched child kind but claims is narrowed server-side to the operator's own objects;
+    # claims, pods, nodes, Secrets and the custom resources are watched whole.
+    import asyncio
+
+    import kopf
+    from kopf._cogs.structs.references import Resource
+
+    settings = kopf.OperatorSettings()
+    startup: Any = next(
+        h.fn
+        for h in controller.registry._activities.get_all_handlers()
+        if h.activity is not None and h.activity.value == "startup"
+    )
+    await startup(settings=settings)
+    for task in controller._workers:
+        task.cancel()
+    await asyncio.gather(*controller._workers, return_exceptions=True)
+    selected = {}
+    for h in controller.registry._watching.get_all_handlers():
+        assert h.selector is not None
+        resource = Resource(
+            h.selector.group or "", h.selector.version or "v1", str(h.selector.any_name), namespaced=True
+        )
+        selected[resource.plural] = list(settings.watching.label_selectors.collect(resource))
+    managed = ["app.kubernetes.io/managed-by=gptoss-operator"]
+    assert selected == {
+        "deployments": managed,
+        "services": managed,
+        "poddisruptionbudgets": managed,
+        "jobs": managed,
+        "configmaps": managed,
+        "serviceaccounts": managed,
+        "roles": managed,
+        "rolebindings": managed,
+        "persistentvolumeclaims": [],
+        "modeldeployments": [],
+        "routepolicies": [],
+        "secrets": [],
+        "pods": [],
+        "nodes": [],
+    }
