@@ -104,6 +104,15 @@ def test_the_operator_needs_nothing_beyond_the_documented_rules(tmp_path: Path, 
             f"--as=system:serviceaccount:{SA_NAMESPACE}:gptoss-operator", check=False,
         )  # fmt: skip
         assert can.stdout.strip() == "no"
+        # Why the RoutePolicy's RoleBinding waits for its Role (routepolicy/decide.WRITE_STEPS):
+        # this identity may not bind a Role the API server cannot find yet.
+        early = local.kubectl(
+            "create", "rolebinding", "early", "-n", "llm", "--role=not-yet", "--serviceaccount=llm:default",
+            f"--as=system:serviceaccount:{SA_NAMESPACE}:gptoss-operator", check=False,
+        )  # fmt: skip
+        assert early.returncode != 0, early.stdout
+        # (The API server words it as if the binding were missing: the name is the Role's.)
+        assert 'rolebindings.rbac.authorization.k8s.io "not-yet" not found' in early.stderr, early.stderr
         operator.start()
 
         cached = model_deployment("oss-120b", "gpt-oss-120b", "H100-80GB", source={"cache": {"size": "80Gi"}})
@@ -143,6 +152,12 @@ def test_the_operator_needs_nothing_beyond_the_documented_rules(tmp_path: Path, 
         text = log.read_text(errors="replace")
         forbidden = [line for line in text.splitlines() if re.search(r"\b403\b|Forbidden|forbidden", line)]
         assert forbidden == [], "\n".join(forbidden[:10])
+        # No write refused for any other reason either (a RoleBinding sent before its Role was
+        # refused with 404 for this identity, and retried: an ApplyFailed Warning per policy).
+        failed = [line for line in text.splitlines() if "reconciling" in line and "failed" in line]
+        assert failed == [], "\n".join(failed[:10])
+        warnings = local.get("events", "-n", "llm", "--field-selector", "reason=ApplyFailed")["items"]
+        assert [(e["involvedObject"]["name"], e["reason"]) for e in warnings] == []
         # --log-format json: every line is one JSON object.
         for line in text.splitlines():
             assert isinstance(json.loads(line), dict), line

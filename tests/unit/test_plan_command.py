@@ -207,6 +207,30 @@ def test_plan_f_reads_many_documents(tmp_path, capsys):
     assert [o["plan"] for o in out] == [_status_plan(b) for b in REAL_SPECS]
 
 
+def test_plan_f_repeated_reads_every_file(tmp_path, capsys):
+    # As kubectl's -f: each file is planned, in the order given (not only the last one).
+    paths = []
+    for body in REAL_SPECS[:2]:
+        paths.append(tmp_path / f"{body['metadata']['name']}.yaml")  # type: ignore[index]
+        paths[-1].write_text(yaml.safe_dump(body))
+    assert main(["plan", "-f", str(paths[0]), "-f", str(paths[1]), "-o", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [o["name"] for o in out] == [f"llm/{b['metadata']['name']}" for b in REAL_SPECS[:2]]  # type: ignore[index]
+    assert [o["plan"] for o in out] == [_status_plan(b) for b in REAL_SPECS[:2]]
+
+
+def test_plan_f_names_an_unnamed_document_by_its_file_when_there_are_several(tmp_path, capsys):
+    unnamed = {k: v for k, v in REAL_SPECS[0].items() if k != "metadata"}
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text(yaml.safe_dump(REAL_SPECS[0]))
+    second.write_text(yaml.safe_dump(unnamed))
+    assert main(["plan", "-f", str(first), "-f", str(second), "-o", "json"]) == 0
+    assert [o["name"] for o in json.loads(capsys.readouterr().out)] == [
+        f"llm/{REAL_SPECS[0]['metadata']['name']}",  # type: ignore[index]
+        f"{second} document 1",
+    ]
+
+
 def test_plan_f_refusal_names_the_object_and_exits_3(tmp_path, capsys):
     path = tmp_path / "md.yaml"
     bad = _md(

@@ -124,7 +124,11 @@ async def _check(args: argparse.Namespace) -> int:
     from gptoss_operator.kube import KubeAPI, KubeError
 
     endpoint_slices = kinds.Kind("discovery.k8s.io/v1", "EndpointSlice", "endpointslices")
-    api = KubeAPI(credentials.load(), field_manager="gptoss-operator-check")
+    try:
+        api = KubeAPI(credentials.load(), field_manager="gptoss-operator-check")
+    except credentials.CredentialsError as e:
+        print(f"gptoss-operator check-operator: {e}", file=sys.stderr)
+        return 1
     deadline = time.monotonic() + args.wait
     found: list[str] = []
     try:

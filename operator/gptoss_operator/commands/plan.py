@@ -33,7 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-f",
         "--filename",
         metavar="FILE",
-        help="ModelDeployment manifest(s) to plan, one or many YAML documents; - reads stdin",
+        action="append",
+        help=(
+            "ModelDeployment manifest(s) to plan, one or many YAML documents; - reads stdin; "
+            "repeat -f for more files"
+        ),
     )
     parser.add_argument(
         "--diff",
@@ -122,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     return _print_plans([("", spec)], args.output or "text")
 
 
-def _plan_manifests(filename: str, output: str, diff: bool = False) -> int:
+def _plan_manifests(filenames: list[str], output: str, diff: bool = False) -> int:
     import yaml
     from pydantic import ValidationError
 
@@ -130,24 +134,29 @@ def _plan_manifests(filename: str, output: str, diff: bool = False) -> int:
     from gptoss_operator.api.v1alpha1 import KIND
     from gptoss_operator.yaml_errors import describe_yaml_error
 
-    try:
-        text = sys.stdin.read() if filename == "-" else Path(filename).read_text()
-        docs = _expand_lists([d for d in yaml.safe_load_all(text) if d is not None])
-    except OSError as e:
-        print(f"plan: cannot read {filename}: {e.strerror}", file=sys.stderr)
-        return 2
-    except yaml.YAMLError as e:
-        print(f"plan: {filename}: {describe_yaml_error(e)}", file=sys.stderr)
-        return 2
+    docs: list[tuple[str, int, Any]] = []  # (file, document number in it, document)
+    for filename in filenames:
+        try:
+            text = sys.stdin.read() if filename == "-" else Path(filename).read_text()
+            found = _expand_lists([d for d in yaml.safe_load_all(text) if d is not None])
+        except OSError as e:
+            print(f"plan: cannot read {filename}: {e.strerror}", file=sys.stderr)
+            return 2
+        except yaml.YAMLError as e:
+            print(f"plan: {filename}: {describe_yaml_error(e)}", file=sys.stderr)
+            return 2
+        docs += [(filename, i, doc) for i, doc in enumerate(found, 1)]
     specs = []
     stored: dict[str, Any] = {}
-    for i, doc in enumerate(docs, 1):
+    for filename, i, doc in docs:
         if not isinstance(doc, dict) or doc.get("kind") != KIND:
             kind = doc.get("kind") if isinstance(doc, dict) else type(doc).__name__
             print(f"plan: {filename}: document {i} is a {kind}, not a {KIND}; skipped", file=sys.stderr)
             continue
         meta = doc.get("metadata") or {}
-        name = str(meta.get("name") or f"document {i}")
+        name = str(
+            meta.get("name") or (f"document {i}" if len(filenames) == 1 else f"{filename} document {i}")
+        )
         if meta.get("namespace"):
             name = f"{meta['namespace']}/{name}"
         try:
@@ -159,7 +168,10 @@ def _plan_manifests(filename: str, output: str, diff: bool = False) -> int:
         specs.append((name, md.spec))
         stored[name] = (doc.get("status") or {}).get("plan")
     if not specs:
-        print(f"plan: {filename} holds no {KIND}", file=sys.stderr)
+        print(
+            f"plan: {', '.join(filenames)} {'holds' if len(filenames) == 1 else 'hold'} no {KIND}",
+            file=sys.stderr,
+        )
         return 2
     if diff:
         return _diff_plans(specs, stored)

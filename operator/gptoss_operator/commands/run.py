@@ -114,6 +114,16 @@ def run(args: argparse.Namespace) -> int:
             return _listen_error(
                 "/metrics", args.metrics_address, settings.metrics_port, e.strerror or str(e)
             )
+    # Credentials that cannot be used (a KUBECONFIG naming no file, no kubeconfig outside a pod)
+    # end the process here with one line; kopf's login would instead log an error and retry
+    # every minute, forever.
+    from gptoss_operator import credentials
+
+    try:
+        credentials.load()
+    except credentials.CredentialsError as e:
+        print(f"gptoss-operator run: {e}", file=sys.stderr)
+        return 1
     controller = Controller(settings, metrics)
     log_format = kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL
     kopf.configure(verbose=args.verbose, log_prefix=False, log_format=log_format)

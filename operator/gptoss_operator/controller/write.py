@@ -43,7 +43,7 @@ class Writer:
         children: ChildIndex,
         gone: dict[tuple[str, str, str], str],
         doomed: set[str],
-        digests: OwnedDigests | None = None,
+        digests: OwnedDigests,
     ) -> None:
         self.api = api
         self.digests = digests

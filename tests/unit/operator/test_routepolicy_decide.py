@@ -79,12 +79,24 @@ def condition(d: Desired, type_: str) -> tuple[str, str]:
     return cond["status"], cond["reason"]
 
 
-def test_children_go_out_in_two_steps_identity_and_config_first() -> None:
+def test_children_go_out_identity_and_config_first_and_the_role_before_its_binding() -> None:
+    # Binding a Role that the API server cannot find yet is refused for a writer without
+    # `bind` (the operator's service account), so the RoleBinding waits for the Role's apply.
     d = decide(gathered(body()), SETTINGS, NOW)
-    first = sorted(w.manifest["kind"] for w in d.steps[0] if isinstance(w, Apply))
-    second = sorted(w.manifest["kind"] for w in d.steps[1] if isinstance(w, Apply))
-    assert first == ["ConfigMap", "Role", "RoleBinding", "ServiceAccount"]
-    assert second == ["Deployment", "PodDisruptionBudget", "Service"]
+    steps = [sorted(w.manifest["kind"] for w in step if isinstance(w, Apply)) for step in d.steps]
+    assert steps == [
+        ["ConfigMap", "Role", "ServiceAccount"],
+        ["RoleBinding"],
+        ["Deployment", "PodDisruptionBudget", "Service"],
+    ]
+
+
+def test_every_child_kind_has_a_write_step() -> None:
+    from gptoss_operator import kinds
+    from gptoss_operator.controller.routepolicy.decide import WRITE_STEPS
+
+    stepped = [kind for step in WRITE_STEPS for kind in step]
+    assert sorted(stepped) == sorted(k.kind for k in kinds.ROUTE_POLICY_CHILDREN)  # each once
 
 
 def test_the_config_map_is_a_config_the_router_accepts_and_holds_no_secret() -> None:

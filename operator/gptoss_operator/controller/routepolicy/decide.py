@@ -29,11 +29,30 @@ JSON = dict[str, Any]
 CONDITION_ORDER = (CONDITION_READY, CONDITION_DEGRADED)
 
 
+# Which children go out together, step by step (each step waits for the one before). The
+# RoleBinding waits for its Role: binding a Role is refused unless the writer holds every
+# permission in it or may `bind` it, and the API server checks that against the Role itself,
+# which it cannot find while the Role's own apply is still in flight (the operator's service
+# account has no `bind`; a cluster admin's writes skip the check, which is why only the chart's
+# identity saw `rolebindings ... not found`). Kubernetes docs, "Restrictions on role binding
+# creation or update": https://kubernetes.io/docs/reference/access-authn-authz/rbac/#restrictions-on-role-binding-creation-or-update
+WRITE_STEPS: tuple[frozenset[str], ...] = (
+    frozenset({kinds.SERVICE_ACCOUNT.kind, kinds.ROLE.kind, kinds.CONFIG_MAP.kind}),
+    frozenset({kinds.ROLE_BINDING.kind}),
+    frozenset({kinds.DEPLOYMENT.kind, kinds.SERVICE.kind, kinds.PDB.kind}),
+)
+
+
+def _step_of(kind: str) -> int:
+    return next(i for i, kinds_ in enumerate(WRITE_STEPS) if kind in kinds_)
+
+
 def desired_children(
     policy: RoutePolicy, served_models: Mapping[str, str], settings: OperatorSettings
 ) -> list[JSON]:
     """Every child manifest, in the order they may be written: what the router needs before it
-    starts (its identity, permissions, configuration), then the Deployment and Service."""
+    starts (its identity, permissions, configuration), then the Deployment and Service.
+    :data:`WRITE_STEPS` says which of them may go out together."""
     out = [
         manifests.service_account(policy),
         manifests.role(policy),
@@ -56,14 +75,12 @@ def decide(g: RoutePolicyGathered, settings: OperatorSettings, now: str) -> Desi
         return Desired(steps=(), status=status, on_write_failure=lambda _: StatusChange(None, ()))
     policy = g.policy
     served = {name: view.served_model for name, view in g.model_deployments.items()}
-    first: list[Write] = []
-    second: list[Write] = []
+    steps: tuple[list[Write], ...] = tuple([] for _ in WRITE_STEPS)
     for manifest in desired_children(policy, served, settings):
-        step = second if manifest["kind"] in ("Deployment", "Service", "PodDisruptionBudget") else first
         if needs_apply(g.children.get(manifest["kind"]), manifest):
-            step.append(Apply(manifest))
+            steps[_step_of(manifest["kind"])].append(Apply(manifest))
     if policy.spec.router.replicas <= 1 and kinds.PDB.kind in g.children:
-        second.append(Delete(kinds.PDB.kind, g.children[kinds.PDB.kind].name))
+        steps[_step_of(kinds.PDB.kind)].append(Delete(kinds.PDB.kind, g.children[kinds.PDB.kind].name))
     backends = [backend_status(route.model, b, g) for route in policy.spec.routes for b in route.backends]
     endpoint = settings.endpoint(
         manifests.router_names(policy.metadata["name"]).router, g.key[0], port=policy.spec.router.port
@@ -71,7 +88,7 @@ def decide(g: RoutePolicyGathered, settings: OperatorSettings, now: str) -> Desi
     ready = _ready(policy, g.children.get(kinds.DEPLOYMENT.kind), backends)
     degraded = _degraded(backends)
     status = _status(g, generation, now, ready, degraded, backends, endpoint, len(policy.spec.routes))
-    steps = tuple(s for s in (tuple(first), tuple(second)) if s)
+    ordered = tuple(tuple(step) for step in steps if step)
 
     def failed(error: str) -> StatusChange:
         reason = "ApplyFailed"
@@ -86,7 +103,7 @@ def decide(g: RoutePolicyGathered, settings: OperatorSettings, now: str) -> Desi
             len(policy.spec.routes),
         )
 
-    return Desired(steps=steps, status=status, on_write_failure=functools.partial(failed))
+    return Desired(steps=ordered, status=status, on_write_failure=functools.partial(failed))
 
 
 def backend_status(route: str, backend: Backend, g: RoutePolicyGathered) -> JSON:
