@@ -204,6 +204,10 @@ def test_the_policy_is_ready_and_serves_the_configured_split(stack: Stack) -> No
     stack.wait_rp("Ready", "True", "Serving", timeout=90)
     stack.wait_rp("Degraded", "False", "AsExpected")
     assert len(stack.pods(ROUTER_PODS)) == 2
+    # Under the chart's RBAC every child was accepted at its first apply (the RoleBinding is
+    # sent after its Role: routepolicy/decide.WRITE_STEPS).
+    refused = stack.cluster.get("events", "-n", stack.namespace, "--field-selector", "reason=ApplyFailed")
+    assert [e["message"] for e in refused["items"]] == []
 
     def pool_normal() -> bool | None:
         # Until a router has scraped the vLLM pods, their samples are stale and the pool counts
