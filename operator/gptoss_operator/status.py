@@ -171,6 +171,14 @@ def _cache_wait(o: Observation, now: str) -> float:
     return claim_wait(c.phase, c.provisioner, c.created, now)
 
 
+def _cache_claim_may_bind(o: Observation, now: str) -> bool:
+    """A download pod refused only for its unbound claim is excused: the claim is Bound already
+    (the pod's condition is the scheduler's last try, which it repeats when the claim binds),
+    not seen yet, or Pending with time left to bind."""
+    c = o.claim
+    return c is None or c.phase in ("", "Bound") or _cache_wait(o, now) > 0
+
+
 def _volume_wait(o: Observation, now: str) -> float:
     v = o.volume
     return 0.0 if v is None else claim_wait(v.phase, v.provisioner, v.created, now)
@@ -266,7 +274,7 @@ def _download_stuck(o: Observation, now: str) -> tuple[str, str] | None:
             if o.claim.storage_class
             else " with no storageClassName: the cluster has no default StorageClass, set source.cache.storageClassName"
         )
-    binding = _cache_wait(o, now) > 0
+    binding = _cache_claim_may_bind(o, now)
     stuck = next((p for p in pods if p.unschedulable and not (binding and _held_by_claim(p))), None)
     if stuck is not None:
         return (
@@ -288,10 +296,10 @@ def _download_stuck(o: Observation, now: str) -> tuple[str, str] | None:
 
 
 def _unschedulable(o: Observation) -> tuple[list[PodState], list[PodState]]:
-    stuck = [p for p in o.pods if p.unschedulable and not p.terminating]
-    if o.weights == "VolumeNotBound":
-        # Pods held back by the user's unbound claim: the claim is the cause (_volume_stuck).
-        stuck = [p for p in stuck if not _held_by_claim(p)]
+    # Pods held back only by an unbound claim are the claim's doing: the user's claim reports
+    # them (_volume_stuck), and once it is Bound the scheduler tries them again (the message
+    # is from its last try). The weight cache's claim is Bound before the Deployment exists.
+    stuck = [p for p in o.pods if p.unschedulable and not p.terminating and not _held_by_claim(p)]
     gpu = [p for p in stuck if _INSUFFICIENT_GPU.search(p.unschedulable or "")]
     return gpu, [p for p in stuck if p not in gpu]
 

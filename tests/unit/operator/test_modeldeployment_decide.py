@@ -337,6 +337,23 @@ def test_a_claim_that_does_not_bind_in_its_time_is_a_stuck_download_naming_it(
     assert f"PVC m-weights is Pending (storageClassName standard; {why})" in d.status.events[0].message
 
 
+@pytest.mark.parametrize("phase", ["Bound", ""], ids=["bound", "not-seen-yet"])
+def test_the_schedulers_last_word_on_a_claim_that_has_bound_is_not_a_stuck_download(phase: str) -> None:
+    # The pod's condition is from the scheduler's try before the volume came; it tries again
+    # once the claim binds (the local cluster's provisioner binds within a second).
+    _, g = cached_with_claim(600, "kubernetes.io/host-path", download_pod(UNBOUND))
+    claim = g.children["PersistentVolumeClaim"]
+    assert isinstance(claim, ClaimState)
+    g = dataclasses.replace(
+        g, children={**g.children, "PersistentVolumeClaim": dataclasses.replace(claim, phase=phase)}
+    )
+    d = decide(g, SETTINGS, NOW)
+    assert conditions(d)["WeightsReady"] == ("False", "Downloading")
+    assert conditions(d)["Degraded"] == ("False", "AsExpected")
+    assert d.status.events == ()
+    assert d.recheck_after is None
+
+
 def test_a_young_claim_does_not_excuse_any_other_scheduling_failure() -> None:
     _, g = cached_with_claim(
         5, "kubernetes.io/host-path", download_pod("0/3 nodes are available: 3 node(s) had untolerated taint")

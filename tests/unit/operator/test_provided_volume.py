@@ -275,6 +275,13 @@ class TestDecide:
         assert conditions(late)["Degraded"] == ("True", "VolumeNotBound")
         assert "provisioner ebs.csi.aws.com has not provided a volume" in late.status.events[0].message
 
+    def test_the_schedulers_last_word_on_a_claim_that_has_bound_is_no_problem(self) -> None:
+        # The pods' condition is from the scheduler's try before the claim bound: it tries again.
+        d = decide(self.held_back("Bound", 3600), SETTINGS, NOW)
+        assert conditions(d)["WeightsReady"] == ("True", "ProvidedVolume")
+        assert conditions(d)["Degraded"] == ("False", "AsExpected")
+        assert not [e for e in d.status.events if e.type == "Warning"]
+
     def test_a_lost_claim_is_degraded_naming_it(self) -> None:
         d = decide(self.held_back("Lost", 3600), SETTINGS, NOW)
         assert conditions(d)["Degraded"] == ("True", "VolumeNotBound")
