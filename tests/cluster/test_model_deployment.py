@@ -399,6 +399,10 @@ def test_weight_cache_is_filled_by_a_job_before_the_deployment_starts(
         cluster.apply(model_deployment("cached", "gpt-oss-20b", "L4", **spec), namespace)
         md = wait_ready(cluster, namespace, "cached", timeout=120)
         assert condition(md, "WeightsReady")["reason"] == "Downloaded"  # type: ignore[index]
+        # The claim bound at the PV controller's first look: no Warning for the scheduler's first
+        # try of the download pod, made before that.
+        about_it = "involvedObject.kind=ModelDeployment,involvedObject.name=cached,type=Warning"
+        assert cluster.get("events", "-n", namespace, "--field-selector", about_it)["items"] == []
 
         job = cluster.get("job", "cached-download", "-n", namespace)
         script = job["spec"]["template"]["spec"]["containers"][0]["command"][-1]
