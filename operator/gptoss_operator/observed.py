@@ -67,6 +67,21 @@ class ClaimState(ChildState):
     # Pending on create), so a predicted child is never mistaken for a stuck one.
     phase: str = ""
     storage_class: str | None = None  # spec.storageClassName (admission fills in the default class)
+    # metadata.creationTimestamp: how long a Pending claim has had to bind (status.claim_wait).
+    created: str | None = None
+    # The provisioner the PV controller handed the claim to (its storage-provisioner annotation),
+    # None while no provisioner was asked for a volume: see status.claim_wait.
+    provisioner: str | None = None
+
+
+# Set by the PV controller when it asks a provisioner (in-tree or external) for a claim's volume
+# (setClaimProvisioner in kubernetes pkg/controller/volume/persistentvolume/pv_controller.go);
+# never set for a claim that names no class or a class that does not exist. The beta key is the
+# one older control planes write.
+PROVISIONER_ANNOTATIONS: Final = (
+    "volume.kubernetes.io/storage-provisioner",
+    "volume.beta.kubernetes.io/storage-provisioner",
+)
 
 
 @dataclass(frozen=True)
@@ -123,12 +138,15 @@ def summarize_child(body: JSON, digests: OwnedDigests | None = None) -> ChildSta
 
 def summarize_claim(body: JSON, owned: str | None = None) -> ClaimState:
     """A PersistentVolumeClaim: the operator's cache PVC, or a user's claim holding the weights."""
+    annotations = _annotations(body)
     return ClaimState(
         "PersistentVolumeClaim",
         body["metadata"]["name"],
-        _annotations(body).get(keys.CONFIG_HASH),
+        annotations.get(keys.CONFIG_HASH),
         phase=(body.get("status") or {}).get("phase") or "",
         storage_class=(body.get("spec") or {}).get("storageClassName"),
+        created=body["metadata"].get("creationTimestamp"),
+        provisioner=next((annotations[k] for k in PROVISIONER_ANNOTATIONS if annotations.get(k)), None),
         owned=owned,
     )
 

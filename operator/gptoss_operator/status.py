@@ -8,11 +8,12 @@ Conditions are metav1-style; ``phase`` is derived from them, never stored indepe
 | WeightsReady | DownloadAtStart (no cache), Downloaded, ProvidedVolume | Downloading, DownloadFailed, DownloadUnschedulable, NoStorageClass, <pod waiting reason>, VolumeNotFound, VolumeNotBound, NotPlanned |
 | Progressing | Creating, RollingOut | Complete, InsufficientGPU, ProgressDeadlineExceeded, WaitingForWeights, ... |
 | Ready | Serving (also from the last good plan while a new spec is refused) | ScaledToZero, Starting, NotPlanned |
-| Degraded | InvalidSpec, <refusal>, ApplyFailed, DownloadFailed, VolumeNotFound, FailedCreate, InsufficientGPU, Unschedulable, CrashLoopBackOff, ... | AsExpected |
+| Degraded | InvalidSpec, <refusal>, ApplyFailed, DownloadFailed, DownloadUnschedulable, NoStorageClass, VolumeNotFound, VolumeNotBound (past its time to bind, or Lost), FailedCreate, InsufficientGPU, Unschedulable, CrashLoopBackOff, ... | AsExpected |
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,18 @@ FAILING_WAIT_REASONS = frozenset(
     {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "InvalidImageName"}
 )
 _INSUFFICIENT_GPU = re.compile(r"Insufficient (nvidia\.com/gpu|amd\.com/gpu)")
+# The scheduler's whole answer for a pod with a claim of an Immediate-binding class that is not
+# bound yet (ErrReasonUnboundImmediatePVC, kubernetes pkg/scheduler/framework/plugins/
+# volumebinding): its PreFilter stops there, so this is the pod's only problem, and the pod is
+# tried again when the claim binds.
+UNBOUND_CLAIM = "pod has unbound immediate PersistentVolumeClaims"
+# How long a Pending claim may take to bind before the pods it holds back are reported (see
+# ``claim_wait``). Handed to a provisioner, it is being made: a cloud disk takes seconds to a
+# minute or two. Handed to none (the class does not exist, or no class and no matching
+# PersistentVolume), it binds only to a PersistentVolume that is already there, which the PV
+# controller does on its first look at the new claim: the short wait covers only that look.
+CLAIM_PROVISIONING_SECONDS = 120
+CLAIM_FIRST_LOOK_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -84,6 +97,8 @@ class ProvidedVolume:
     claim: str
     path: str
     phase: str | None  # Pending, Bound or Lost; None when no such claim exists in the namespace
+    created: str | None = None  # the claim's creationTimestamp
+    provisioner: str | None = None  # ClaimState.provisioner
 
 
 @dataclass(frozen=True)
@@ -118,7 +133,72 @@ def _planned(o: Observation) -> JSON:
     )
 
 
-def _weights(o: Observation) -> JSON:
+def claim_wait(phase: str | None, provisioner: str | None, created: str | None, now: str) -> float:
+    """Seconds a Pending claim still has to bind before the pods it holds back are a problem;
+    0 when that time is up or the claim is not Pending (a Lost claim does not come back; a
+    claim whose creation time is unknown gets no time).
+
+    The claim's state sets the time: ``CLAIM_PROVISIONING_SECONDS`` once the PV controller has
+    handed it to a provisioner, else ``CLAIM_FIRST_LOOK_SECONDS``. A timer is still needed on
+    top of the state: nothing in a claim tells a provisioner at work from one that is not
+    running, and a claim created a moment ago has not been looked at yet.
+    """
+    if phase != "Pending" or not created:
+        return 0.0
+    try:
+        age = (_instant(now) - _instant(created)).total_seconds()
+    except ValueError:
+        return 0.0
+    allowed = CLAIM_PROVISIONING_SECONDS if provisioner else CLAIM_FIRST_LOOK_SECONDS
+    return max(0.0, allowed - age)
+
+
+def _instant(timestamp: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+
+
+def _held_by_claim(pod: PodState) -> bool:
+    """The scheduler refused ``pod`` only because a claim it mounts is not bound yet."""
+    return not pod.terminating and UNBOUND_CLAIM in (pod.unschedulable or "")
+
+
+def _cache_wait(o: Observation, now: str) -> float:
+    """Seconds the weight cache's Pending claim still has to bind (0 for a claim stored without a
+    class: nothing will ever provision it, ``NoStorageClass``)."""
+    c = o.claim
+    if c is None or not c.storage_class:
+        return 0.0
+    return claim_wait(c.phase, c.provisioner, c.created, now)
+
+
+def _cache_claim_may_bind(o: Observation, now: str) -> bool:
+    """A download pod refused only for its unbound claim is excused: the claim is Bound already
+    (the pod's condition is the scheduler's last try, which it repeats when the claim binds),
+    not seen yet, or Pending with time left to bind."""
+    c = o.claim
+    return c is None or c.phase in ("", "Bound") or _cache_wait(o, now) > 0
+
+
+def _volume_wait(o: Observation, now: str) -> float:
+    v = o.volume
+    return 0.0 if v is None else claim_wait(v.phase, v.provisioner, v.created, now)
+
+
+def recheck_after(o: Observation, now: str) -> float | None:
+    """When to look again: the seconds until a claim's time to bind runs out while pods wait for
+    it (the status excuses them until then). Nothing else changes at that moment, so no watch
+    event would bring the object back to report the claim."""
+    if o.weights == "Downloading" and any(_held_by_claim(p) for p in o.download_pods):
+        wait = _cache_wait(o, now)
+    elif o.weights == "VolumeNotBound" and any(_held_by_claim(p) for p in o.pods):
+        wait = _volume_wait(o, now)
+    else:
+        return None
+    # Timestamps have whole seconds: one more makes sure the time is up when it runs.
+    return wait + 1 if wait > 0 else None
+
+
+def _weights(o: Observation, now: str) -> JSON:
     if o.plan is None:
         return _cond(CONDITION_WEIGHTS_READY, None, "NotPlanned", "no plan yet")
     if o.weights == "NotCached":
@@ -135,7 +215,7 @@ def _weights(o: Observation) -> JSON:
     if o.weights == "Failed":
         msg = o.job.message if o.job and o.job.message else "the download Job failed"
         return _cond(CONDITION_WEIGHTS_READY, False, "DownloadFailed", msg)
-    if stuck := _download_stuck(o):
+    if stuck := _download_stuck(o, now):
         return _cond(CONDITION_WEIGHTS_READY, False, *stuck)
     return _cond(
         CONDITION_WEIGHTS_READY, False, "Downloading", "the download Job is filling the weight cache"
@@ -167,13 +247,15 @@ def _volume(v: ProvidedVolume, weights: Weights) -> JSON:
     )
 
 
-def _download_stuck(o: Observation) -> tuple[str, str] | None:
+def _download_stuck(o: Observation, now: str) -> tuple[str, str] | None:
     """Why a download that is "in progress" can never finish on its own, or None.
 
     A claim nothing provisions (no StorageClass named and no default class, or a class whose
     provisioner is missing) stays Pending, and the scheduler then refuses the download pod
     ("pod has unbound immediate PersistentVolumeClaims"): without this the cache would read
-    as Downloading forever.
+    as Downloading forever. The scheduler says the same of a claim a provisioner is making:
+    its first try often comes before the volume does. So a pod refused only for that is
+    reported once its claim's time to bind is up (``claim_wait``), not before.
     """
     if o.weights != "Downloading":
         return None
@@ -181,11 +263,19 @@ def _download_stuck(o: Observation) -> tuple[str, str] | None:
     claim = ""
     if o.claim is not None and o.claim.phase == "Pending":
         claim = f"; PVC {o.claim.name} is Pending" + (
-            f" (storageClassName {o.claim.storage_class})"
+            (
+                f" (storageClassName {o.claim.storage_class}"
+                + (
+                    f"; provisioner {o.claim.provisioner} has not provided a volume)"
+                    if o.claim.provisioner
+                    else "; no provisioner was asked for a volume: does the class exist?)"
+                )
+            )
             if o.claim.storage_class
             else " with no storageClassName: the cluster has no default StorageClass, set source.cache.storageClassName"
         )
-    stuck = next((p for p in pods if p.unschedulable), None)
+    binding = _cache_claim_may_bind(o, now)
+    stuck = next((p for p in pods if p.unschedulable and not (binding and _held_by_claim(p))), None)
     if stuck is not None:
         return (
             "DownloadUnschedulable",
@@ -206,20 +296,58 @@ def _download_stuck(o: Observation) -> tuple[str, str] | None:
 
 
 def _unschedulable(o: Observation) -> tuple[list[PodState], list[PodState]]:
-    stuck = [p for p in o.pods if p.unschedulable and not p.terminating]
+    # Pods held back only by an unbound claim are the claim's doing: the user's claim reports
+    # them (_volume_stuck), and once it is Bound the scheduler tries them again (the message
+    # is from its last try). The weight cache's claim is Bound before the Deployment exists.
+    stuck = [p for p in o.pods if p.unschedulable and not p.terminating and not _held_by_claim(p)]
     gpu = [p for p in stuck if _INSUFFICIENT_GPU.search(p.unschedulable or "")]
     return gpu, [p for p in stuck if p not in gpu]
 
 
-def _degraded(o: Observation) -> JSON:
+def _volume_stuck(o: Observation, now: str) -> JSON | None:
+    """Degraded for the user's claim (source.persistentVolumeClaim) that is not Bound and holds
+    the vLLM pods back past its time to bind, or is Lost; None otherwise. The scheduler's own
+    message (unbound immediate claims) is a consequence and does not name the claim."""
+    v = o.volume
+    if o.weights != "VolumeNotBound" or v is None:
+        return None
+    if v.phase == "Lost":
+        return _cond(
+            CONDITION_DEGRADED,
+            True,
+            "VolumeNotBound",
+            f"PersistentVolumeClaim {v.claim} is Lost: its PersistentVolume is gone; the vLLM pods "
+            "cannot mount it until it is bound again",
+        )
+    held = [p for p in o.pods if _held_by_claim(p)]
+    if not held or _volume_wait(o, now) > 0:
+        return None
+    why = (
+        f"provisioner {v.provisioner} has not provided a volume"
+        if v.provisioner
+        else "no provisioner was asked for a volume: create the PersistentVolume it names "
+        "(spec.volumeName) or one that matches it, or give it a StorageClass that provisions"
+    )
+    return _cond(
+        CONDITION_DEGRADED,
+        True,
+        "VolumeNotBound",
+        f"PersistentVolumeClaim {v.claim} is {v.phase or 'Pending'}, not Bound ({why}); "
+        f"{len(held)} of {len(o.pods)} vLLM pods cannot be scheduled until it is",
+    )
+
+
+def _degraded(o: Observation, now: str) -> JSON:
     if o.spec_error:
         return _cond(CONDITION_DEGRADED, True, "InvalidSpec", o.spec_error)
     if o.refusal:
         return _cond(CONDITION_DEGRADED, True, o.refusal[0], o.refusal[1])
     if o.apply_error:
         return _cond(CONDITION_DEGRADED, True, "ApplyFailed", o.apply_error)
-    if o.weights in ("Failed", "VolumeNotFound") or _download_stuck(o):
-        return _weights(o) | {"type": CONDITION_DEGRADED, "status": "True"}
+    if o.weights in ("Failed", "VolumeNotFound") or _download_stuck(o, now):
+        return _weights(o, now) | {"type": CONDITION_DEGRADED, "status": "True"}
+    if volume := _volume_stuck(o, now):
+        return volume
     if o.deployment and o.deployment.replica_failure:
         reason, message = o.deployment.replica_failure
         return _cond(CONDITION_DEGRADED, True, reason, f"the vLLM pods cannot be created: {message}")
@@ -359,7 +487,9 @@ def phase(conditions: dict[str, JSON], ready_replicas: int, pods: Sequence[PodSt
         return "Ready"
     # Pods waiting for GPUs with none serving are Pending (the condition says why); anything
     # else wrong (crash loops, bad image, failed applies) is Degraded even with 0 ready.
-    waiting_for_nodes = degraded["reason"] in ("InsufficientGPU", "Unschedulable")
+    # A user's claim that does not bind is the same kind of wait: for something outside the
+    # object (nodes, a volume), with nothing of its own broken.
+    waiting_for_nodes = degraded["reason"] in ("InsufficientGPU", "Unschedulable", "VolumeNotBound")
     if degraded["status"] == "True" and (ready_replicas > 0 or not waiting_for_nodes):
         return "Degraded"
     if any(p.node and not p.terminating for p in pods):
@@ -388,10 +518,10 @@ def phase_reason(conditions: dict[str, JSON], phase_: str) -> str:
 def evaluate(o: Observation, previous: Sequence[JSON], now: str) -> JSON:
     """The full ``status`` to write. ``previous`` conditions keep their lastTransitionTime
     while their status does not change (meta.SetStatusCondition semantics)."""
-    degraded = _degraded(o)
+    degraded = _degraded(o, now)
     new = {
         CONDITION_PLANNED: _planned(o),
-        CONDITION_WEIGHTS_READY: _weights(o),
+        CONDITION_WEIGHTS_READY: _weights(o, now),
         CONDITION_PROGRESSING: _progressing(o, degraded),
         CONDITION_READY: _ready(o),
         CONDITION_DEGRADED: degraded,
@@ -452,7 +582,14 @@ def transitions(previous: Sequence[JSON], current: Sequence[JSON]) -> list[Event
         bad = (type_ == CONDITION_DEGRADED and cond["status"] == "True") or (
             type_ in _WARNING_WHEN_FALSE and cond["status"] == "False" and cond["reason"] not in _ON_THE_WAY
         )
-        if not bad and (not old or (type_ == CONDITION_READY and cond["status"] == "True")):
+        if not bad and (
+            not old
+            or (type_ == CONDITION_READY and cond["status"] == "True")
+            # Back on the way (Downloading, VolumeNotBound) from a problem the Warning told:
+            # Degraded's AsExpected says the recovery, once. (From Downloaded, Downloading is
+            # news: the cache fills again for a new repo or revision.)
+            or (cond["reason"] in _ON_THE_WAY and old.get("status") == "False")
+        ):
             continue
         said.add((cond["reason"], cond["message"]))
         message = cond["message"] or f"{type_} is {cond['status']}"

@@ -100,6 +100,17 @@ def test_weights_ready_follows_the_claim_from_missing_to_bound(
         timeout=30,
         what="the Deployment once the claim exists",
     )
+    # Its pods cannot be scheduled while it is unbound ("pod has unbound immediate
+    # PersistentVolumeClaims"): that is the claim's doing, and what the user sees names it.
+    got = wait_condition(cluster, namespace, name, "Degraded", "True", "VolumeNotBound")
+    assert (got["status"]["phase"], got["status"]["reason"]) == ("Pending", "VolumeNotBound")
+    row = cluster.kubectl("get", "md", name, "-n", namespace, "--no-headers").stdout.split()
+    assert row[6:8] == ["Pending", "VolumeNotBound"], row  # the Phase and Reason columns
+    about_it = f"involvedObject.kind=ModelDeployment,involvedObject.name={name},type=Warning"
+    warnings = cluster.get("events", "-n", namespace, "--field-selector", about_it)["items"]
+    by_reason = {e["reason"]: e["message"] for e in warnings}
+    assert sorted(by_reason) == ["VolumeNotBound", "VolumeNotFound"], by_reason  # not Unschedulable
+    assert f"PersistentVolumeClaim {claim_name} is Pending, not Bound" in by_reason["VolumeNotBound"]
 
     cluster.apply(host_path_volume(pv_name, storage="200Gi", access_mode="ReadOnlyMany", storage_class=""))
     try:

@@ -46,6 +46,9 @@ class Desired:
     status: StatusChange  # if every write succeeds
     # The status when a write failed, given the error (pure; bound to what decide saw).
     on_write_failure: Callable[[str], StatusChange]
+    # Reconcile again after this many seconds even if no watch event comes: the status excuses
+    # something only until then (a claim's time to bind, status.recheck_after).
+    recheck_after: float | None = None
 
     @property
     def writes(self) -> tuple[Write, ...]:

@@ -63,7 +63,7 @@ async def reconcile(
     pacer: StatusPacer | None = None,
 ) -> float | None:
     """One ModelDeployment; returns the seconds after which to reconcile it again (a held
-    status write), or None."""
+    status write, or a status that excuses a wait only until then), or None."""
     gathered = await md_gather.gather(key, store, api)
     if gathered is None:
         if pacer is not None:
@@ -78,7 +78,8 @@ async def reconcile(
         bodies=store.model_deployments, children=store.model_deployment_children, limiter=limiter,
         gone=store.gone, doomed=store.doomed, digests=store.owned_digests,
     )  # fmt: skip
-    return hold
+    later = [t for t in (hold, desired.recheck_after) if t is not None]
+    return min(later) if later else None
 
 
 async def reconcile_route_policy(

@@ -8,6 +8,7 @@ the status and events.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +29,7 @@ from gptoss_operator.observed import (
     summarize_child,
 )
 from gptoss_operator.settings import OperatorSettings
+from gptoss_operator.status import Event
 
 NOW = "2026-01-01T00:00:00Z"
 SETTINGS = OperatorSettings()
@@ -261,6 +263,130 @@ def test_a_cache_that_can_never_fill_is_degraded_with_the_schedulers_reason() ->
     message = next(c["message"] for c in d.status.patch["conditions"] if c["type"] == "Degraded")
     assert "pod has unbound immediate PersistentVolumeClaims" in message
     assert "PVC m-weights is Pending with no storageClassName" in message
+
+
+def created_ago(age: int | None) -> str | None:
+    """A creationTimestamp ``age`` seconds before NOW."""
+    if age is None:
+        return None
+    return (dt.datetime.fromisoformat(NOW) - dt.timedelta(seconds=age)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cache_claim(children: Mapping[str, ChildState], age: int | None, provisioner: str | None) -> ClaimState:
+    """The cache's claim as the API server holds it: Pending in the default class, created
+    ``age`` seconds before NOW (None: unknown), handed to ``provisioner`` or to none."""
+    claim = children["PersistentVolumeClaim"]
+    return ClaimState(
+        claim.kind,
+        claim.name,
+        claim.config_hash,
+        phase="Pending",
+        storage_class="standard",
+        created=created_ago(age),
+        provisioner=provisioner,
+    )
+
+
+def cached_with_claim(
+    age: int | None, provisioner: str | None, pod: PodState
+) -> tuple[dict[str, Any], Gathered]:
+    raw = body(model="gpt-oss-20b", gpu={"type": "L4"}, source={"cache": {}})
+    children = converged(decide(gathered(raw), SETTINGS, NOW))
+    children["PersistentVolumeClaim"] = cache_claim(children, age, provisioner)
+    return raw, dataclasses.replace(gathered(raw, children=children), download_pods=(pod,))
+
+
+@pytest.mark.parametrize(
+    ("age", "provisioner", "left"),
+    [(5, "kubernetes.io/host-path", 115), (119, "ebs.csi.aws.com", 1), (3, None, 7)],
+    ids=["provisioning", "provisioning-slowly", "first-look"],
+)
+def test_a_download_pod_waiting_for_its_claim_to_be_provisioned_is_just_downloading(
+    age: int, provisioner: str | None, left: int
+) -> None:
+    # The scheduler's first try often comes before the provisioner's volume: not a problem.
+    _, g = cached_with_claim(age, provisioner, download_pod(UNBOUND))
+    d = decide(g, SETTINGS, NOW)
+    assert conditions(d)["WeightsReady"] == ("False", "Downloading")
+    assert conditions(d)["Degraded"] == ("False", "AsExpected")
+    assert d.status.patch is not None
+    assert (d.status.patch["phase"], d.status.patch["reason"]) == ("Downloading", "Downloading")
+    assert d.status.events == ()
+    # Looked at again once the claim's time is up, even if nothing else happens.
+    assert d.recheck_after == left + 1
+
+
+@pytest.mark.parametrize(
+    ("age", "provisioner", "why"),
+    [
+        (120, "kubernetes.io/host-path", "provisioner kubernetes.io/host-path has not provided a volume"),
+        (10, None, "no provisioner was asked for a volume: does the class exist?"),
+        (None, "kubernetes.io/host-path", "provisioner kubernetes.io/host-path has not provided a volume"),
+    ],
+    ids=["provisioner-silent", "no-provisioner", "age-unknown"],
+)
+def test_a_claim_that_does_not_bind_in_its_time_is_a_stuck_download_naming_it(
+    age: int | None, provisioner: str | None, why: str
+) -> None:
+    _, g = cached_with_claim(age, provisioner, download_pod(UNBOUND))
+    d = decide(g, SETTINGS, NOW)
+    assert conditions(d)["WeightsReady"] == ("False", "DownloadUnschedulable")
+    assert conditions(d)["Degraded"] == ("True", "DownloadUnschedulable")
+    assert d.recheck_after is None
+    assert [(e.type, e.reason) for e in d.status.events] == [("Warning", "DownloadUnschedulable")]
+    assert f"PVC m-weights is Pending (storageClassName standard; {why})" in d.status.events[0].message
+
+
+@pytest.mark.parametrize("phase", ["Bound", ""], ids=["bound", "not-seen-yet"])
+def test_the_schedulers_last_word_on_a_claim_that_has_bound_is_not_a_stuck_download(phase: str) -> None:
+    # The pod's condition is from the scheduler's try before the volume came; it tries again
+    # once the claim binds (the local cluster's provisioner binds within a second).
+    _, g = cached_with_claim(600, "kubernetes.io/host-path", download_pod(UNBOUND))
+    claim = g.children["PersistentVolumeClaim"]
+    assert isinstance(claim, ClaimState)
+    g = dataclasses.replace(
+        g, children={**g.children, "PersistentVolumeClaim": dataclasses.replace(claim, phase=phase)}
+    )
+    d = decide(g, SETTINGS, NOW)
+    assert conditions(d)["WeightsReady"] == ("False", "Downloading")
+    assert conditions(d)["Degraded"] == ("False", "AsExpected")
+    assert d.status.events == ()
+    assert d.recheck_after is None
+
+
+def test_a_young_claim_does_not_excuse_any_other_scheduling_failure() -> None:
+    _, g = cached_with_claim(
+        5, "kubernetes.io/host-path", download_pod("0/3 nodes are available: 3 node(s) had untolerated taint")
+    )
+    d = decide(g, SETTINGS, NOW)
+    assert conditions(d)["Degraded"] == ("True", "DownloadUnschedulable")
+    assert d.recheck_after is None
+
+
+def test_the_cached_happy_path_posts_only_downloaded() -> None:
+    # What a user saw on a healthy install: Downloading, a DownloadUnschedulable Warning,
+    # AsExpected, Downloaded, because the scheduler's first try came before the volume.
+    raw, g = cached_with_claim(1, "kubernetes.io/host-path", download_pod(UNBOUND))
+    events: list[Event] = []
+    first = decide(g, SETTINGS, NOW)
+    events += first.status.events
+    store = {k: v for k, v in (first.status.patch or {}).items() if v is not None}
+    children = dict(g.children)
+    children["PersistentVolumeClaim"] = dataclasses.replace(cache_claim(children, 2, None), phase="Bound")
+    raw = raw | {"status": store}
+    running = decide(
+        dataclasses.replace(g, body=raw, children=children, download_pods=(download_pod(),)), SETTINGS, NOW
+    )
+    events += running.status.events
+    if running.status.patch is not None:
+        raw = raw | {"status": {k: v for k, v in running.status.patch.items() if v is not None}}
+    job = children["Job"]
+    assert isinstance(job, JobState)
+    children["Job"] = dataclasses.replace(job, succeeded=True)
+    done = decide(dataclasses.replace(g, body=raw, children=children, download_pods=()), SETTINGS, NOW)
+    events += done.status.events
+    assert conditions(done)["WeightsReady"] == ("True", "Downloaded")
+    assert [(e.type, e.reason) for e in events] == [("Normal", "Downloaded")]
 
 
 def test_a_download_pod_that_cannot_pull_its_image_is_degraded() -> None:

@@ -12,6 +12,7 @@ from gptoss_operator.labels import TEMPLATE_HASH as TEMPLATE_HASH_ANNOTATION
 from gptoss_operator.observed import (
     Capacity,
     ChildState,
+    ClaimState,
     DeploymentState,
     JobState,
     NodeState,
@@ -216,6 +217,30 @@ class TestSummarizeJob:
 
     def test_dispatched_by_kind(self):
         assert isinstance(summarize_child(job_body({})), JobState)
+
+
+@pytest.mark.parametrize(
+    ("key", "provisioner"),
+    [
+        ("volume.kubernetes.io/storage-provisioner", "kubernetes.io/host-path"),
+        ("volume.beta.kubernetes.io/storage-provisioner", "kubernetes.io/host-path"),
+        ("example.com/other", None),
+    ],
+)
+def test_a_claim_keeps_its_age_and_the_provisioner_asked_for_its_volume(key, provisioner):
+    body = {
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": "m-weights",
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+            "annotations": {key: "kubernetes.io/host-path"},
+        },
+        "spec": {"storageClassName": "standard"},
+        "status": {"phase": "Pending"},
+    }
+    claim = summarize_child(body)
+    assert isinstance(claim, ClaimState)
+    assert (claim.phase, claim.created, claim.provisioner) == ("Pending", "2026-01-01T00:00:00Z", provisioner)
 
 
 def test_other_children_keep_only_the_hash():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import random
 from typing import Any
 
@@ -12,14 +13,16 @@ from gptoss_operator.controller.desired import StatusChange
 from gptoss_operator.controller.pacing import StatusPacer, hold_seconds, in_progress
 from gptoss_operator.controller.reconcile import reconcile
 from gptoss_operator.controller.store import Store
-from gptoss_operator.observed import DeploymentState, PodState
+from gptoss_operator.controller.write import now
+from gptoss_operator.observed import ClaimState, DeploymentState, PodState
 from gptoss_operator.settings import OperatorSettings
-from gptoss_operator.status import Event
+from gptoss_operator.status import CLAIM_PROVISIONING_SECONDS, UNBOUND_CLAIM, Event
 from tests.support.fake_kube import FakeKubeAPI
 
 SETTINGS = OperatorSettings()
 KEY = ("llm", "m")
 WINDOW = 10.0
+UNBOUND = f"0/3 nodes are available: {UNBOUND_CLAIM}. preemption: not helpful"
 
 
 def cond(type_: str, status: str, reason: str) -> dict[str, str]:
@@ -249,3 +252,30 @@ async def test_without_a_pacer_every_status_is_written_at_once() -> None:
     api, store, _, _ = setup()
     assert await reconcile(KEY, api=api, store=store, settings=SETTINGS) is None
     assert stored_status(api)["phase"] == "Pending"
+
+
+async def test_pods_waiting_for_a_young_claim_are_looked_at_again_when_its_time_is_up() -> None:
+    # Nothing else changes when a claim's time to bind runs out: the reconcile asks for a requeue.
+    api, store, _, _ = setup()
+    raw = md()
+    raw["spec"]["source"] = {"persistentVolumeClaim": {"claimName": "w"}}
+    api.put(raw)
+    store.model_deployments[KEY] = raw
+    store.set_pod(
+        PodState(
+            namespace="llm", name="m-abc", node=None, phase="Pending", gpus={"nvidia.com/gpu": 1},
+            instance="m", managed=True, component="server", unschedulable=UNBOUND,
+        )
+    )  # fmt: skip
+    claim = ClaimState("PersistentVolumeClaim", "w", None, phase="Pending", created=now(), provisioner="p")
+    store.claims[("llm", "w")] = claim
+    again = await reconcile(KEY, api=api, store=store, settings=SETTINGS)
+    assert again is not None
+    assert CLAIM_PROVISIONING_SECONDS - 1 <= again <= CLAIM_PROVISIONING_SECONDS + 1
+    assert stored_status(api)["reason"] == "VolumeNotBound"
+    assert api.events == []
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=CLAIM_PROVISIONING_SECONDS)
+    store.claims[("llm", "w")] = dataclasses.replace(claim, created=long_ago.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert await reconcile(KEY, api=api, store=store, settings=SETTINGS) is None
+    assert (stored_status(api)["phase"], stored_status(api)["reason"]) == ("Pending", "VolumeNotBound")
+    assert [(e["type"], e["reason"]) for e in api.events] == [("Warning", "VolumeNotBound")]

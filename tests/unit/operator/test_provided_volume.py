@@ -27,17 +27,19 @@ from gptoss_operator.controller.modeldeployment.decide import decide
 from gptoss_operator.controller.modeldeployment.gathered import expected_children
 from gptoss_operator.controller.store import Store
 from gptoss_operator.manifests.vllm import pod_template
-from gptoss_operator.observed import ClaimState
+from gptoss_operator.observed import ClaimState, PodState
 from gptoss_operator.planning.planner import Refusal, plan_deployment
 from gptoss_operator.planning.startup import startup_budget
 from gptoss_operator.status import ProvidedVolume
 from tests.unit.operator.test_modeldeployment_decide import (
     NOW,
     SETTINGS,
+    UNBOUND,
     applied,
     body,
     conditions,
     converged,
+    created_ago,
     deleted,
     gathered,
 )
@@ -234,6 +236,71 @@ class TestDecide:
         assert (d.status.patch["phase"], d.status.patch["reason"]) == ("Pending", "VolumeNotBound")
         assert not [e for e in d.status.events if e.type == "Warning"]
 
+    @staticmethod
+    def held_back(
+        phase: str, age: int, provisioner: str | None = None, raw: dict[str, Any] | None = None
+    ) -> Any:
+        """The vLLM pod refused by the scheduler because the user's claim is not bound."""
+        raw = raw if raw is not None else raw_volume()
+        g = with_volume(raw, phase)
+        volume = dataclasses.replace(g.volume, created=created_ago(age), provisioner=provisioner)
+        server = PodState(
+            namespace="llm", name="m-7d9f-abcde", node=None, phase="Pending", gpus={"nvidia.com/gpu": 1},
+            instance="m", managed=True, component="server", unschedulable=UNBOUND,
+        )  # fmt: skip
+        return dataclasses.replace(g, volume=volume, server_pods=(server,))
+
+    def test_pods_held_back_by_an_unbound_claim_say_volume_not_bound(self) -> None:
+        # Not "Unschedulable" with the scheduler's text, which does not name the claim.
+        d = decide(self.held_back("Pending", 30), SETTINGS, NOW)
+        assert conditions(d)["WeightsReady"] == ("False", "VolumeNotBound")
+        assert conditions(d)["Degraded"] == ("True", "VolumeNotBound")
+        assert d.status.patch is not None
+        assert (d.status.patch["phase"], d.status.patch["reason"]) == ("Pending", "VolumeNotBound")
+        assert [(e.type, e.reason) for e in d.status.events] == [("Warning", "VolumeNotBound")]
+        message = d.status.events[0].message
+        assert message.startswith("Degraded: PersistentVolumeClaim gpt-oss-weights is Pending, not Bound")
+        assert "no provisioner was asked for a volume" in message
+        assert "1 of 1 vLLM pods cannot be scheduled until it is" in message
+        assert d.recheck_after is None
+
+    def test_a_claim_being_provisioned_holds_the_pods_back_without_a_warning(self) -> None:
+        d = decide(self.held_back("Pending", 20, provisioner="ebs.csi.aws.com"), SETTINGS, NOW)
+        assert conditions(d)["Degraded"] == ("False", "AsExpected")
+        assert d.status.patch is not None
+        assert (d.status.patch["phase"], d.status.patch["reason"]) == ("Pending", "VolumeNotBound")
+        assert d.status.events == ()
+        assert d.recheck_after == 101  # 120 s to provision, 20 gone, one more
+        late = decide(self.held_back("Pending", 120, provisioner="ebs.csi.aws.com"), SETTINGS, NOW)
+        assert conditions(late)["Degraded"] == ("True", "VolumeNotBound")
+        assert "provisioner ebs.csi.aws.com has not provided a volume" in late.status.events[0].message
+
+    def test_the_schedulers_last_word_on_a_claim_that_has_bound_is_no_problem(self) -> None:
+        # The pods' condition is from the scheduler's try before the claim bound: it tries again.
+        d = decide(self.held_back("Bound", 3600), SETTINGS, NOW)
+        assert conditions(d)["WeightsReady"] == ("True", "ProvidedVolume")
+        assert conditions(d)["Degraded"] == ("False", "AsExpected")
+        assert not [e for e in d.status.events if e.type == "Warning"]
+
+    def test_a_lost_claim_is_degraded_naming_it(self) -> None:
+        d = decide(self.held_back("Lost", 3600), SETTINGS, NOW)
+        assert conditions(d)["Degraded"] == ("True", "VolumeNotBound")
+        assert [(e.type, e.reason) for e in d.status.events] == [("Warning", "VolumeNotBound")]
+        assert "PersistentVolumeClaim gpt-oss-weights is Lost" in d.status.events[0].message
+
+    def test_the_claim_binding_clears_it(self) -> None:
+        raw = raw_volume()
+        stuck = decide(self.held_back("Pending", 30, raw=raw), SETTINGS, NOW)
+        store_status(raw, stuck)
+        bound = decide(with_volume(raw, "Bound", children=converged(stuck)), SETTINGS, NOW)
+        assert conditions(bound)["WeightsReady"] == ("True", "ProvidedVolume")
+        assert conditions(bound)["Degraded"] == ("False", "AsExpected")
+        # The claim bound (like Downloaded for a cache), and Degraded cleared: no Warning.
+        assert [(e.type, e.reason) for e in bound.status.events] == [
+            ("Normal", "ProvidedVolume"),
+            ("Normal", "AsExpected"),
+        ]
+
     def test_a_bound_claim_is_ready_weights(self) -> None:
         d = decide(with_volume(raw_volume(), "Bound"), SETTINGS, NOW)
         assert sorted(applied(d)) == ["Deployment", "Service"]
@@ -362,6 +429,18 @@ class TestGather:
         )
         assert (await self.gather(store, api)) is not None
         assert api.gets == ["PersistentVolumeClaim/gpt-oss-weights"]  # the second pass used the store
+
+    async def test_the_claims_age_and_provisioner_reach_the_decision(self) -> None:
+        store = self.store_with(raw_volume())
+        pending = claim_body("gpt-oss-weights", "Pending")
+        pending["metadata"] |= {
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+            "annotations": {"volume.kubernetes.io/storage-provisioner": "ebs.csi.aws.com"},
+        }
+        volume = await self.gather(store, FakeAPI({"gpt-oss-weights": pending}))
+        assert volume == ProvidedVolume(
+            "gpt-oss-weights", "models/gpt-oss-20b", "Pending", "2026-01-01T00:00:00Z", "ebs.csi.aws.com"
+        )
 
     async def test_a_missing_claim_is_not_found(self) -> None:
         store = self.store_with(raw_volume())

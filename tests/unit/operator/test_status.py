@@ -447,6 +447,17 @@ class TestTransitions:
         after = observe(plan=None, refusal=REFUSALS[0], serving_plan=PLAN)
         assert self.events(before, after) == [Event("Warning", REFUSALS[0][0], f"Planned: {REFUSALS[0][1]}")]
 
+    def test_a_download_unstuck_is_one_normal_event(self):
+        # Degraded's AsExpected says the recovery; WeightsReady back to Downloading adds nothing.
+        stuck = observe(
+            weights="Downloading",
+            deployment=None,
+            pods=(),
+            download_pods=(pod(node=None, unschedulable=NO_GPU),),
+        )
+        events = self.events(stuck, observe(weights="Downloading", deployment=None, pods=()))
+        assert [(e.type, e.reason) for e in events] == [("Normal", "AsExpected")]
+
     def test_downloading_again_is_normal(self):
         events = self.events(observe(weights="Downloaded"), observe(weights="Downloading"))
         assert events == [

@@ -45,7 +45,15 @@ from gptoss_operator.planning.catalog import gpu_profile
 from gptoss_operator.planning.planner import Refusal, plan_deployment
 from gptoss_operator.planning.startup import startup_budget
 from gptoss_operator.settings import OperatorSettings
-from gptoss_operator.status import Event, Observation, ProvidedVolume, Weights, evaluate, transitions
+from gptoss_operator.status import (
+    Event,
+    Observation,
+    ProvidedVolume,
+    Weights,
+    evaluate,
+    recheck_after,
+    transitions,
+)
 
 
 def decide(g: Gathered, settings: OperatorSettings, now: str) -> Desired:
@@ -118,6 +126,7 @@ def decide(g: Gathered, settings: OperatorSettings, now: str) -> Desired:
         steps=steps,
         status=status_change(g.body, obs, now, extra),
         on_write_failure=functools.partial(after_write_failure, g, obs, extra, now),
+        recheck_after=recheck_after(obs, now),
     )
 
 

@@ -92,4 +92,6 @@ async def _provided_volume(
         claim=source.claim_name,
         path=source.path,
         phase=(claim.phase or "Pending") if claim is not None else None,
+        created=claim.created if claim is not None else None,
+        provisioner=claim.provisioner if claim is not None else None,
     )
