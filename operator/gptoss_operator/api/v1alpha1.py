@@ -39,7 +39,7 @@ GPUCount = Literal["auto", 1, 2, 4, 8]
 # Both models' max_position_embeddings (config.json of openai/gpt-oss-20b and -120b).
 MAX_CONTEXT: Final = 131072
 
-Phase = Literal["Pending", "Downloading", "Starting", "Ready", "Degraded", "Failed"]
+Phase = Literal["Pending", "Downloading", "Starting", "Ready", "ScaledToZero", "Degraded", "Failed"]
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 # Condition types the operator writes (docs/api.md, `conditions`).
@@ -578,8 +578,9 @@ class ModelDeploymentStatus(_Model):
     phase: Phase | None = Field(
         default=None,
         description=(
-            "Summary derived from the conditions: Pending, Downloading, Starting, Ready, Degraded or Failed. "
-            "A refused edit of a serving object is Degraded (the last good plan keeps serving), not Failed."
+            "Summary derived from the conditions: Pending, Downloading, Starting, Ready, ScaledToZero "
+            "(spec.replicas is 0), Degraded or Failed. A refused edit of a serving object is Degraded "
+            "(the last good plan keeps serving), not Failed."
         ),
     )
     reason: str | None = Field(
