@@ -50,6 +50,24 @@ _KEPT_KEYS = frozenset(
 )
 
 
+# Schema checks whose failure does not stop the API server from evaluating CEL rules (only type,
+# enum, required, maxLength, maxItems and maxProperties failures do: hasBlockingErr in
+# k8s.io/apiextensions-apiserver/pkg/registry/customresource/strategy.go). A node with one of
+# them and a CEL rule refuses one bad value twice when both catch it (maxModelLen 200000 got
+# "should be less than or equal to 131072" and the rule's own message), so a node has either.
+_CHECKS_BESIDE_CEL = (
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "minItems",
+    "minProperties",
+    "pattern",
+    "multipleOf",
+)
+
+
 class SchemaConversionError(ValueError):
     """The pydantic schema uses a construct a structural CRD schema cannot express."""
 
@@ -135,7 +153,8 @@ def structural_violations(schema: Schema, path: str = "") -> list[str]:
     Checks: every node has a type unless int-or-string / preserve-unknown-fields; no ``$ref``,
     ``$defs``, ``anyOf``/``oneOf``/``allOf`` carrying types, ``null`` types or ``const``;
     ``properties`` and ``additionalProperties`` not both set; exclusive bounds are booleans;
-    every property has a description (so ``kubectl explain`` explains it).
+    every property has a description (so ``kubectl explain`` explains it); no node with both a
+    CEL rule and a schema check that does not stop CEL rules (one mistake, two messages).
     """
     where = path or "<root>"
     problems: list[str] = []
@@ -151,6 +170,13 @@ def structural_violations(schema: Schema, path: str = "") -> list[str]:
     for bound in ("exclusiveMinimum", "exclusiveMaximum"):
         if bound in schema and not isinstance(schema[bound], bool):
             problems.append(f"{where}: {bound} must be a boolean in OpenAPI v3.0")
+    if schema.get("x-kubernetes-validations"):
+        doubled = [key for key in _CHECKS_BESIDE_CEL if key in schema]
+        if doubled:
+            problems.append(
+                f"{where}: {', '.join(doubled)} beside a CEL rule: the API server reports both for one "
+                "value; state the bound in the rule only"
+            )
     for name, sub in schema.get("properties", {}).items():
         sub_path = f"{path}.{name}" if path else name
         # The root metadata may only be `type: object`: the API server refuses a description there.

@@ -123,7 +123,10 @@ class ReasoningSpec(_Model):
 class ServingSpec(_Model):
     """How vLLM serves the model: context length, concurrency floor and parsers."""
 
-    max_model_len: int | None = Field(
+    # No minimum/maximum in the CRD, only the CEL rule: a failed minimum or maximum does not stop
+    # the API server from evaluating CEL rules (only type, enum, required and too-long/too-many
+    # errors do), so both refused the same value in two messages. pydantic keeps ge/le.
+    max_model_len: Annotated[int, WithJsonSchema({"type": "integer"})] | None = Field(
         default=None,
         ge=1,
         le=MAX_CONTEXT,
