@@ -90,6 +90,16 @@ def test_explain_describes_the_backend_fields(crds: LocalCluster) -> None:
     assert "Request/response quirks profile" in external
 
 
+@pytest.mark.parametrize(
+    "field", ["md.spec.gpu.count", "rp.spec.routes.backends.service.port", "rp.spec.routes.fallback.on"]
+)
+def test_explain_says_int_or_string_where_its_type_cannot(crds: LocalCluster, field: str) -> None:
+    # kubectl explain prints <Object> (<[]Object>) for an int-or-string field of a custom resource
+    # (kubernetes/kubernetes#130946, docs/api.md): the description it prints must say what it takes.
+    out = crds.kubectl("explain", field).stdout
+    assert "int-or-string" in flat(out), out
+
+
 def test_get_gptoss_lists_both_kinds(crds: LocalCluster, namespace: str) -> None:
     crds.apply(model_deployment("oss-120b", "gpt-oss-120b", "H100-80GB"), namespace)
     crds.apply(route_policy(), namespace)

@@ -88,6 +88,27 @@ class TestStructural:
                 },
                 "list-map key k",
             ),
+            # kubectl explain shows these as <Object>/<[]Object>: the description must say it.
+            (
+                {
+                    "type": "object",
+                    "properties": {"a": {"x-kubernetes-int-or-string": True, "description": "x"}},
+                },
+                "a: int-or-string, and its description does not say so",
+            ),
+            (
+                {
+                    "type": "object",
+                    "properties": {
+                        "a": {
+                            "type": "array",
+                            "items": {"x-kubernetes-int-or-string": True},
+                            "description": "x",
+                        }
+                    },
+                },
+                "a: int-or-string, and its description does not say so",
+            ),
             # One bad value, two messages: a failed maximum or minLength does not stop CEL rules.
             (
                 {"type": "integer", "maximum": 9, "x-kubernetes-validations": [{"rule": "self <= 9"}]},

@@ -147,13 +147,21 @@ def _typeless_allowed(node: Schema) -> bool:
     return bool(node.get("x-kubernetes-int-or-string") or node.get("x-kubernetes-preserve-unknown-fields"))
 
 
+def _int_or_string(node: Schema) -> bool:
+    """The node, or the items of the list it is, is x-kubernetes-int-or-string."""
+    return bool(
+        node.get("x-kubernetes-int-or-string") or node.get("items", {}).get("x-kubernetes-int-or-string")
+    )
+
+
 def structural_violations(schema: Schema, path: str = "") -> list[str]:
     """Everything that makes ``schema`` non-structural (or undocumented); empty when it is fine.
 
     Checks: every node has a type unless int-or-string / preserve-unknown-fields; no ``$ref``,
     ``$defs``, ``anyOf``/``oneOf``/``allOf`` carrying types, ``null`` types or ``const``;
     ``properties`` and ``additionalProperties`` not both set; exclusive bounds are booleans;
-    every property has a description (so ``kubectl explain`` explains it); no node with both a
+    every property has a description (so ``kubectl explain`` explains it), which says
+    int-or-string where it is one (explain cannot show that type); no node with both a
     CEL rule and a schema check that does not stop CEL rules (one mistake, two messages).
     """
     where = path or "<root>"
@@ -182,6 +190,12 @@ def structural_violations(schema: Schema, path: str = "") -> list[str]:
         # The root metadata may only be `type: object`: the API server refuses a description there.
         if not sub.get("description") and sub_path != "metadata":
             problems.append(f"{sub_path}: no description")
+        # kubectl explain prints a field's type from its schema's `type` (else "Object", or a $ref's
+        # name such as IntOrString for built-in kinds); an int-or-string field of a custom resource
+        # has no `type` and no $ref, so it shows as <Object> or <[]Object> whatever the schema says
+        # (kubernetes/kubernetes#130946). Its description is the only place explain can say it.
+        if _int_or_string(sub) and "int-or-string" not in sub.get("description", ""):
+            problems.append(f"{sub_path}: int-or-string, and its description does not say so")
         problems += structural_violations(sub, sub_path)
     if isinstance(schema.get("additionalProperties"), dict):
         problems += structural_violations(schema["additionalProperties"], f"{path}{{}}")

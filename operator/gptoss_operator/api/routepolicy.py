@@ -178,7 +178,7 @@ class ServiceRef(_Model):
         default="http",
         description=(
             "The Service port to use: its name (as in the Service's spec.ports[].name; EndpointSlices carry "
-            "it) or its number. Default http."
+            "it) or its number (int-or-string). Default http."
         ),
     )
 
@@ -401,8 +401,9 @@ class Fallback(_Model):
         default_factory=_all_triggers,
         max_length=4,
         description=(
-            "Failures that move on to the next attempt: connectError, timeout, 5xx, 429. "
-            "Default all four; other statuses go to the client unchanged."
+            "Failures that move on to the next attempt: connectError, timeout, 5xx, 429. Each item is "
+            "int-or-string, so 429 may be written unquoted. Default all four; other statuses go to the "
+            "client unchanged."
         ),
         json_schema_extra=_rules(
             ("self.all(t, self.exists_one(u, string(u) == string(t)))", MSG_FALLBACK_ON)

@@ -102,8 +102,9 @@ class GPUSpec(_Model):
     ] = Field(
         default="auto",
         description=(
-            "GPUs per replica, equal to vLLM's tensor-parallel size: auto (the smallest size whose memory "
-            "budget fits) or 1, 2, 4, 8. An explicit count that cannot fit is refused with the smallest plan that would."
+            "GPUs per replica, equal to vLLM's tensor-parallel size: the string auto (the smallest size whose "
+            "memory budget fits) or the integer 1, 2, 4 or 8 (int-or-string). An explicit count that cannot fit "
+            "is refused with the smallest plan that would."
         ),
     )
 
