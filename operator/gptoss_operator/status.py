@@ -485,6 +485,10 @@ def phase(conditions: dict[str, JSON], ready_replicas: int, pods: Sequence[PodSt
         return "Downloading"
     if ready["status"] == "True" and degraded["status"] == "False":
         return "Ready"
+    if ready["reason"] == "ScaledToZero":
+        # spec.replicas 0 is a deliberate "off", not a wait: Pending would say something is
+        # still to come. No pods are wanted, so none waiting for GPUs softens a Degraded.
+        return "Degraded" if degraded["status"] == "True" else "ScaledToZero"
     # Pods waiting for GPUs with none serving are Pending (the condition says why); anything
     # else wrong (crash loops, bad image, failed applies) is Degraded even with 0 ready.
     # A user's claim that does not bind is the same kind of wait: for something outside the
@@ -510,7 +514,7 @@ def phase_reason(conditions: dict[str, JSON], phase_: str) -> str:
     if phase_ == "Downloading" or weights["reason"] == "VolumeNotBound":
         # A claim not bound yet is why the pods wait: more use in the column than RollingOut.
         return str(weights["reason"])
-    if phase_ == "Starting":
+    if phase_ in ("Starting", "ScaledToZero"):
         return str(conditions[CONDITION_READY]["reason"])
     return str(conditions[CONDITION_PROGRESSING]["reason"])
 

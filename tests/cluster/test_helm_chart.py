@@ -509,3 +509,64 @@ def test_monitoring_objects_alert_on_metrics_the_code_exports(own_cluster: Local
     ):
         assert any(name in expr for expr in alerts.values())
         assert name in exported, name
+
+
+CRDS = ("modeldeployments.gptoss.dev", "routepolicies.gptoss.dev")
+HELM_OWNER_ANNOTATIONS = ("meta.helm.sh/release-name", "meta.helm.sh/release-namespace")
+
+
+def test_crds_applied_with_kubectl_are_kept_or_adopted(own_cluster: LocalCluster) -> None:
+    # docs/install.md, "From kubectl to the chart": both ways past Helm's refusal to import CRDs
+    # it did not create, and neither touches an object of the CRDs' kinds.
+    cluster = own_cluster
+    for crd in CRDS:  # CRDs an earlier release kept still name it: let it go, and its metadata
+        found = cluster.kubectl("get", "crd", crd, "-o", "json", check=False)
+        if found.returncode == 0:
+            owner = json.loads(found.stdout)["metadata"].get("annotations", {})
+            if HELM_OWNER_ANNOTATIONS[0] in owner:
+                helm(
+                    cluster,
+                    "uninstall",
+                    owner[HELM_OWNER_ANNOTATIONS[0]],
+                    "-n",
+                    owner[HELM_OWNER_ANNOTATIONS[1]],
+                    "--wait",
+                    check=False,
+                )
+            cluster.kubectl("label", "crd", crd, "app.kubernetes.io/managed-by-")
+            cluster.kubectl("annotate", "crd", crd, *(f"{a}-" for a in HELM_OWNER_ANNOTATIONS))
+    cluster.kubectl("apply", "-f", str(REPO / "crds"))  # what running the operator locally needs
+    for crd in CRDS:
+        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd}")
+    namespace = cluster.create_namespace("adopted")
+    cluster.apply(model_deployment("m", "gpt-oss-20b", "L4"), namespace)
+    uid = cluster.get("modeldeployment", "m", "-n", namespace)["metadata"]["uid"]
+    install = ("install", "r3", str(CHART), "-n", SYSTEM_NS, "--create-namespace", "--wait",
+               "--set", f"watchNamespaces={{{namespace}}}")  # fmt: skip
+
+    refused = helm(cluster, *install, check=False)
+    assert refused.returncode != 0
+    assert "invalid ownership metadata" in refused.stderr, refused.stderr
+
+    # Keep them yours.
+    helm(cluster, *install, "--set", "crds.enabled=false")
+    labels = cluster.get("crd", CRDS[0])["metadata"].get("labels", {})
+    assert "app.kubernetes.io/managed-by" not in labels
+    helm(cluster, "uninstall", "r3", "-n", SYSTEM_NS, "--wait")
+
+    # Hand them to the release: the commands of docs/install.md.
+    cluster.kubectl("label", "crd", *CRDS, "app.kubernetes.io/managed-by=Helm", "--overwrite")
+    cluster.kubectl(
+        "annotate", "crd", *CRDS,
+        "meta.helm.sh/release-name=r3", f"meta.helm.sh/release-namespace={SYSTEM_NS}", "--overwrite",
+    )  # fmt: skip
+    helm(cluster, *install)
+    for crd in CRDS:
+        annotations = cluster.get("crd", crd)["metadata"]["annotations"]
+        assert annotations["helm.sh/resource-policy"] == "keep"  # the chart's template now applies
+    manifest = helm(cluster, "get", "manifest", "r3", "-n", SYSTEM_NS).stdout
+    assert all(f"name: {crd}" in manifest for crd in CRDS)
+    helm(cluster, "upgrade", "r3", str(CHART), "-n", SYSTEM_NS, "--reuse-values", "--wait")
+    helm(cluster, "uninstall", "r3", "-n", SYSTEM_NS, "--wait")
+    assert cluster.kubectl("get", "crd", *CRDS).returncode == 0
+    assert cluster.get("modeldeployment", "m", "-n", namespace)["metadata"]["uid"] == uid

@@ -277,6 +277,18 @@ def test_kubectl_get_shows_columns_and_scale_works(
         what="the PodDisruptionBudget to go with replicas 1",
     )
 
+    # Scaled to zero: off on purpose, and the columns say so (not Pending, not Complete).
+    cluster.kubectl("scale", "md", "cols", "-n", namespace, "--replicas=0")
+
+    def off() -> list[str]:
+        row = cluster.kubectl("get", "md", "cols", "-n", namespace, "--no-headers").stdout.split()
+        assert row[5:8] == ["0/0", "ScaledToZero", "ScaledToZero"], row
+        return row
+
+    wait_for(off, timeout=60, what="kubectl get md to show a model scaled to zero")
+    ready = [c for c in get_md(cluster, namespace, "cols")["status"]["conditions"] if c["type"] == "Ready"]
+    assert [(c["status"], c["reason"]) for c in ready] == [("False", "ScaledToZero")]
+
 
 def test_resync_and_restart_write_nothing(
     cluster: LocalCluster, operator: OperatorProcess, namespace: str

@@ -206,6 +206,12 @@ REFUSED: tuple[Refusal, ...] = (
         "spec.routes[0].backends[1].external.baseURL",
     ),
     Refusal(
+        "base-url-empty",
+        _set("backends.1.external.baseURL", ""),
+        rp.MSG_BASE_URL,
+        "spec.routes[0].backends[1].external.baseURL",
+    ),
+    Refusal(
         "service-port-zero",
         _set("backends.0", {"name": "local", "service": {"name": "vllm", "port": 0}}),
         rp.MSG_PORT,

@@ -232,7 +232,7 @@ MODEL_DEPLOYMENT_FIXTURES: list[Fixture] = [
                 _cond("Ready", "False", "ScaledToZero", "spec.replicas is 0"),
                 NOT_DEGRADED,
             ],
-            "Pending",
+            "ScaledToZero",
             replicas=0,
         ),
         "Suspended",

@@ -88,10 +88,52 @@ class TestStructural:
                 },
                 "list-map key k",
             ),
+            # kubectl explain shows these as <Object>/<[]Object>: the description must say it.
+            (
+                {
+                    "type": "object",
+                    "properties": {"a": {"x-kubernetes-int-or-string": True, "description": "x"}},
+                },
+                "a: int-or-string, and its description does not say so",
+            ),
+            (
+                {
+                    "type": "object",
+                    "properties": {
+                        "a": {
+                            "type": "array",
+                            "items": {"x-kubernetes-int-or-string": True},
+                            "description": "x",
+                        }
+                    },
+                },
+                "a: int-or-string, and its description does not say so",
+            ),
+            # One bad value, two messages: a failed maximum or minLength does not stop CEL rules.
+            (
+                {"type": "integer", "maximum": 9, "x-kubernetes-validations": [{"rule": "self <= 9"}]},
+                "maximum beside a CEL rule",
+            ),
+            (
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "x-kubernetes-validations": [{"rule": "self.startsWith('h')"}],
+                },
+                "minLength beside a CEL rule",
+            ),
         ],
     )
     def test_checker_catches_non_structural_schemas(self, schema, problem):
         assert any(problem in p for p in structural_violations(schema)), structural_violations(schema)
+
+    def test_checks_that_stop_cel_rules_may_stand_beside_them(self):
+        # maxLength/maxItems: CEL cost estimation needs them, and their failure skips the rules.
+        rule = {"x-kubernetes-validations": [{"rule": "self.startsWith('h')"}]}
+        assert structural_violations({"type": "string", "maxLength": 9, "enum": ["h"], **rule}) == []
+        assert (
+            structural_violations({"type": "array", "items": {"type": "string"}, "maxItems": 2, **rule}) == []
+        )
 
     def test_converter_resolves_refs_and_nullable_unions(self):
         raw = {
@@ -182,8 +224,11 @@ class TestModelDeploymentCRD:
 
     def test_ranges_have_human_messages(self, crd):
         max_len = schema_at(crd, "spec", "serving", "maxModelLen")
-        assert (max_len["minimum"], max_len["maximum"]) == (1, 131072)
-        assert "between 1 and 131072" in max_len["x-kubernetes-validations"][0]["message"]
+        # The range once, in the CEL rule: with minimum/maximum too, 200000 got two messages.
+        assert not {"minimum", "maximum"} & max_len.keys()
+        (rule,) = max_len["x-kubernetes-validations"]
+        assert rule["rule"] == "self >= 1 && self <= 131072"
+        assert "between 1 and 131072" in rule["message"]
         replicas = schema_at(crd, "spec", "replicas")
         # Only the scale subresource's own check refuses a negative count: one message, not three.
         assert "minimum" not in replicas

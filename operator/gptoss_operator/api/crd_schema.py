@@ -50,6 +50,24 @@ _KEPT_KEYS = frozenset(
 )
 
 
+# Schema checks whose failure does not stop the API server from evaluating CEL rules (only type,
+# enum, required, maxLength, maxItems and maxProperties failures do: hasBlockingErr in
+# k8s.io/apiextensions-apiserver/pkg/registry/customresource/strategy.go). A node with one of
+# them and a CEL rule refuses one bad value twice when both catch it (maxModelLen 200000 got
+# "should be less than or equal to 131072" and the rule's own message), so a node has either.
+_CHECKS_BESIDE_CEL = (
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "minItems",
+    "minProperties",
+    "pattern",
+    "multipleOf",
+)
+
+
 class SchemaConversionError(ValueError):
     """The pydantic schema uses a construct a structural CRD schema cannot express."""
 
@@ -129,13 +147,22 @@ def _typeless_allowed(node: Schema) -> bool:
     return bool(node.get("x-kubernetes-int-or-string") or node.get("x-kubernetes-preserve-unknown-fields"))
 
 
+def _int_or_string(node: Schema) -> bool:
+    """The node, or the items of the list it is, is x-kubernetes-int-or-string."""
+    return bool(
+        node.get("x-kubernetes-int-or-string") or node.get("items", {}).get("x-kubernetes-int-or-string")
+    )
+
+
 def structural_violations(schema: Schema, path: str = "") -> list[str]:
     """Everything that makes ``schema`` non-structural (or undocumented); empty when it is fine.
 
     Checks: every node has a type unless int-or-string / preserve-unknown-fields; no ``$ref``,
     ``$defs``, ``anyOf``/``oneOf``/``allOf`` carrying types, ``null`` types or ``const``;
     ``properties`` and ``additionalProperties`` not both set; exclusive bounds are booleans;
-    every property has a description (so ``kubectl explain`` explains it).
+    every property has a description (so ``kubectl explain`` explains it), which says
+    int-or-string where it is one (explain cannot show that type); no node with both a
+    CEL rule and a schema check that does not stop CEL rules (one mistake, two messages).
     """
     where = path or "<root>"
     problems: list[str] = []
@@ -151,11 +178,24 @@ def structural_violations(schema: Schema, path: str = "") -> list[str]:
     for bound in ("exclusiveMinimum", "exclusiveMaximum"):
         if bound in schema and not isinstance(schema[bound], bool):
             problems.append(f"{where}: {bound} must be a boolean in OpenAPI v3.0")
+    if schema.get("x-kubernetes-validations"):
+        doubled = [key for key in _CHECKS_BESIDE_CEL if key in schema]
+        if doubled:
+            problems.append(
+                f"{where}: {', '.join(doubled)} beside a CEL rule: the API server reports both for one "
+                "value; state the bound in the rule only"
+            )
     for name, sub in schema.get("properties", {}).items():
         sub_path = f"{path}.{name}" if path else name
         # The root metadata may only be `type: object`: the API server refuses a description there.
         if not sub.get("description") and sub_path != "metadata":
             problems.append(f"{sub_path}: no description")
+        # kubectl explain prints a field's type from its schema's `type` (else "Object", or a $ref's
+        # name such as IntOrString for built-in kinds); an int-or-string field of a custom resource
+        # has no `type` and no $ref, so it shows as <Object> or <[]Object> whatever the schema says
+        # (kubernetes/kubernetes#130946). Its description is the only place explain can say it.
+        if _int_or_string(sub) and "int-or-string" not in sub.get("description", ""):
+            problems.append(f"{sub_path}: int-or-string, and its description does not say so")
         problems += structural_violations(sub, sub_path)
     if isinstance(schema.get("additionalProperties"), dict):
         problems += structural_violations(schema["additionalProperties"], f"{path}{{}}")

@@ -178,7 +178,7 @@ class ServiceRef(_Model):
         default="http",
         description=(
             "The Service port to use: its name (as in the Service's spec.ports[].name; EndpointSlices carry "
-            "it) or its number. Default http."
+            "it) or its number (int-or-string). Default http."
         ),
     )
 
@@ -202,9 +202,10 @@ class SecretKeySelector(_Model):
 class ExternalBackend(_Model):
     """A hosted OpenAI-compatible provider serving the same gpt-oss model."""
 
+    # No minLength: the scheme rule refuses an empty URL too, and with both the API server
+    # refused "" twice (a failed minLength does not stop CEL rules).
     base_url: str = Field(
         alias="baseURL",
-        min_length=1,
         max_length=MAX_URL,
         description="The provider's OpenAI API base URL, e.g. https://provider.example/v1; requests go to baseURL + /chat/completions etc.",
         json_schema_extra=_rules(("self.startsWith('https://') || self.startsWith('http://')", MSG_BASE_URL)),
@@ -256,8 +257,8 @@ class Backend(_Model):
             "x-gptoss-backend response header. Letters, digits, '.', '_' and '-'."
         ),
     )
-    # No minimum/maximum in the schema: the API server skips CEL rules once a schema check fails,
-    # and this rule's message is the clearer one.
+    # No minimum/maximum in the schema, only the CEL rule (the clearer message): a failed minimum
+    # or maximum does not stop the API server's CEL rules, so both would refuse the same value.
     weight: Annotated[int, WithJsonSchema({"type": "integer"})] = Field(
         default=1,
         description=(
@@ -400,8 +401,9 @@ class Fallback(_Model):
         default_factory=_all_triggers,
         max_length=4,
         description=(
-            "Failures that move on to the next attempt: connectError, timeout, 5xx, 429. "
-            "Default all four; other statuses go to the client unchanged."
+            "Failures that move on to the next attempt: connectError, timeout, 5xx, 429. Each item is "
+            "int-or-string, so 429 may be written unquoted. Default all four; other statuses go to the "
+            "client unchanged."
         ),
         json_schema_extra=_rules(
             ("self.all(t, self.exists_one(u, string(u) == string(t)))", MSG_FALLBACK_ON)
@@ -449,7 +451,12 @@ class Route(_Model):
 
     model_config = ConfigDict(
         json_schema_extra=_rules(
-            ("self.backends.exists(b, !has(b.weight) || b.weight > 0)", MSG_SOME_WEIGHT, ".backends"),
+            # An empty list is MSG_SOME_BACKEND's alone: one mistake, one message.
+            (
+                "self.backends.size() == 0 || self.backends.exists(b, !has(b.weight) || b.weight > 0)",
+                MSG_SOME_WEIGHT,
+                ".backends",
+            ),
             (
                 "!has(self.overflow) || self.backends.exists(b, b.name == self.overflow.to)",
                 MSG_OVERFLOW_TO,

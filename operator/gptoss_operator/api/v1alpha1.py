@@ -39,7 +39,7 @@ GPUCount = Literal["auto", 1, 2, 4, 8]
 # Both models' max_position_embeddings (config.json of openai/gpt-oss-20b and -120b).
 MAX_CONTEXT: Final = 131072
 
-Phase = Literal["Pending", "Downloading", "Starting", "Ready", "Degraded", "Failed"]
+Phase = Literal["Pending", "Downloading", "Starting", "Ready", "ScaledToZero", "Degraded", "Failed"]
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 # Condition types the operator writes (docs/api.md, `conditions`).
@@ -102,8 +102,9 @@ class GPUSpec(_Model):
     ] = Field(
         default="auto",
         description=(
-            "GPUs per replica, equal to vLLM's tensor-parallel size: auto (the smallest size whose memory "
-            "budget fits) or 1, 2, 4, 8. An explicit count that cannot fit is refused with the smallest plan that would."
+            "GPUs per replica, equal to vLLM's tensor-parallel size: the string auto (the smallest size whose "
+            "memory budget fits) or the integer 1, 2, 4 or 8 (int-or-string). An explicit count that cannot fit "
+            "is refused with the smallest plan that would."
         ),
     )
 
@@ -123,7 +124,10 @@ class ReasoningSpec(_Model):
 class ServingSpec(_Model):
     """How vLLM serves the model: context length, concurrency floor and parsers."""
 
-    max_model_len: int | None = Field(
+    # No minimum/maximum in the CRD, only the CEL rule: a failed minimum or maximum does not stop
+    # the API server from evaluating CEL rules (only type, enum, required and too-long/too-many
+    # errors do), so both refused the same value in two messages. pydantic keeps ge/le.
+    max_model_len: Annotated[int, WithJsonSchema({"type": "integer"})] | None = Field(
         default=None,
         ge=1,
         le=MAX_CONTEXT,
@@ -578,8 +582,9 @@ class ModelDeploymentStatus(_Model):
     phase: Phase | None = Field(
         default=None,
         description=(
-            "Summary derived from the conditions: Pending, Downloading, Starting, Ready, Degraded or Failed. "
-            "A refused edit of a serving object is Degraded (the last good plan keeps serving), not Failed."
+            "Summary derived from the conditions: Pending, Downloading, Starting, Ready, ScaledToZero "
+            "(spec.replicas is 0), Degraded or Failed. A refused edit of a serving object is Degraded "
+            "(the last good plan keeps serving), not Failed."
         ),
     )
     reason: str | None = Field(

@@ -379,6 +379,33 @@ class TestPhase:
     def test_phase(self, overrides, expected):
         assert evaluate(observe(**overrides), [], NOW)["phase"] == expected
 
+    @pytest.mark.parametrize(
+        ("overrides", "expected"),
+        [
+            # Scaled to zero: settled, nothing wrong; the Ready condition's reason says why.
+            ({"deployment": rollout(replicas=0), "pods": ()}, ("ScaledToZero", "ScaledToZero")),
+            # Still scaling down: old pods go, it is already what was asked for.
+            (
+                {"deployment": rollout(replicas=1), "pods": (pod(terminating=True),)},
+                ("ScaledToZero", "ScaledToZero"),
+            ),
+            (
+                {"deployment": rollout(replicas=0), "pods": (), "apply_error": "403"},
+                ("Degraded", "ApplyFailed"),
+            ),
+            # Weights pre-staged while off: the download is what happens.
+            ({"deployment": None, "pods": (), "weights": "Downloading"}, ("Downloading", "Downloading")),
+            (
+                {"plan": None, "refusal": REFUSALS[0], "deployment": None, "pods": ()},
+                ("Failed", REFUSALS[0][0]),
+            ),
+        ],
+    )
+    def test_scaled_to_zero_phase_and_reason(self, overrides, expected):
+        status = evaluate(observe(desired_replicas=0, **overrides), [], NOW)
+        assert (status["phase"], status["reason"]) == expected
+        ModelDeploymentStatus.model_validate(status)  # the CRD's phase enum takes it
+
     def test_phase_reads_only_the_conditions_and_counts(self):
         conds = {c["type"]: c for c in evaluate(observe(), [], NOW)["conditions"]}
         conds["Degraded"] = conds["Degraded"] | {"status": "True", "reason": "CrashLoopBackOff"}
