@@ -347,7 +347,7 @@ def test_operator_killed_midway_through_50_creations(
             m
             for m in mds
             if m.get("status", {}).get("observedGeneration") == m["metadata"]["generation"]
-            and m["status"].get("phase") == "Pending"
+            and m["status"].get("phase") == "ScaledToZero"  # replicas 0
         ]
         assert len(done) == 50, f"{len(done)} of 50 converged"
         return len(cluster.get("deployments", "-n", namespace)["items"]) == 50 or None
