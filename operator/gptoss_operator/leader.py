@@ -115,7 +115,10 @@ def lease_body(
     spec["renewTime"] = micro_time(wall_now)
     if action is not Action.RENEW:
         spec["acquireTime"] = micro_time(wall_now)
-        spec["leaseTransitions"] = record.transitions + (1 if record.holder else 0)
+        # Every acquisition of an existing Lease is a transition, a released one (empty holder,
+        # after a clean shutdown or rolling update) included, as client-go's tryAcquireOrRenew
+        # counts them (tools/leaderelection/leaderelection.go): a new Lease starts at 0.
+        spec["leaseTransitions"] = record.transitions + (1 if action is Action.ACQUIRE else 0)
     metadata: dict[str, Any] = {"name": name, "namespace": namespace}
     if lease is not None:
         metadata["resourceVersion"] = lease["metadata"]["resourceVersion"]

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -20,6 +21,11 @@ class OperatorMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
+        # No `*_created` series (a gauge per counter and histogram child, the second it was
+        # first used): nothing reads them, they double the exposition, and docs/metrics.md lists
+        # only `_total` and `_bucket`/`_sum`/`_count`. The router does the same. A switch of the
+        # whole prometheus_client module, which only the operator's process uses.
+        prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
         self.reconcile_seconds = Histogram(
             "gptoss_operator_reconcile_seconds",
             "Time to reconcile one object, by kind (ModelDeployment, RoutePolicy)",

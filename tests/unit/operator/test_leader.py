@@ -76,6 +76,22 @@ def test_taking_over_counts_a_transition_and_keeps_the_resource_version() -> Non
     }
 
 
+def test_taking_a_released_lease_counts_a_transition_too() -> None:
+    # A clean shutdown (a rolling update) releases the Lease with an empty holder; the next
+    # holder is still a new leader, and client-go counts it.
+    now = dt.datetime(2026, 11, 28, 9, 0, 0, tzinfo=dt.UTC)
+    body = lease_body(
+        lease("", transitions=1),
+        name="gptoss-operator",
+        namespace="ops",
+        me=ME,
+        action=Action.ACQUIRE,
+        lease_duration=15,
+        wall_now=now,
+    )
+    assert body["spec"]["leaseTransitions"] == 2
+
+
 def test_renewing_moves_only_the_renew_time() -> None:
     now = dt.datetime(2026, 11, 28, 9, 0, 5, tzinfo=dt.UTC)
     body = lease_body(

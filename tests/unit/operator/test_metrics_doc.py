@@ -90,3 +90,20 @@ def test_every_alert_is_in_the_table_and_has_a_what_to_do() -> None:
     table = set(re.findall(r"^\| `(GptOss\w+)` \|", doc, re.M))
     what_to_do = set(re.findall(r"^\*\*(GptOss\w+)\.\*\*", doc, re.M))
     assert table == what_to_do == set(alerts)
+
+
+def test_the_operator_exports_no_created_series() -> None:
+    # prometheus_client adds a `<name>_created` gauge family per counter and histogram unless
+    # told not to; the doc lists none, and a test that ran the router earlier may have switched
+    # them off already, so switch them on first.
+    import prometheus_client
+    from prometheus_client import generate_latest
+
+    prometheus_client.enable_created_metrics()  # type: ignore[no-untyped-call]
+    metrics = OperatorMetrics()
+    KubeAPI(Credentials(server="https://127.0.0.1:1"), field_manager="test", registry=metrics.registry)
+    metrics.reconcile_seconds.labels(kind="ModelDeployment").observe(0.1)
+    metrics.resyncs.inc()
+    text = generate_latest(metrics.registry).decode()
+    assert "gptoss_operator_reconcile_seconds_count" in text
+    assert "_created" not in text
