@@ -56,7 +56,7 @@ def test_live_objects(
     stopped["metadata"]["name"] = "oss-120b-off"
     stopped["spec"]["replicas"] = 0
     ready = _sample("routepolicy-20b.yaml")  # over the cached oss-20b
-    waiting = _sample("routepolicy-20b.yaml")  # over the model scaled to 0: never ready
+    waiting = _sample("routepolicy-20b.yaml")  # over the model scaled to 0: off, not on its way
     waiting["metadata"]["name"] = "waiting"
     waiting["spec"]["routes"][0] |= {"model": "gpt-oss-120b"}
     waiting["spec"]["routes"][0]["backends"][0]["modelDeployment"]["name"] = "oss-120b-off"
@@ -75,7 +75,7 @@ def test_live_objects(
         ("modeldeployment/oss-120b-on-t4", "Planned", "False", "Degraded", "UnsupportedGPU"),
         ("modeldeployment/oss-120b-off", "Ready", "False", "Suspended", "ScaledToZero"),
         ("routepolicy/chat", "Ready", "True", "Healthy", "Serving"),
-        ("routepolicy/waiting", "Degraded", "True", "Progressing", "ModelDeploymentNotReady"),
+        ("routepolicy/waiting", "Degraded", "True", "Suspended", "ModelDeploymentScaledToZero"),
         ("routepolicy/chat-120b", "Ready", "True", "Healthy", "Serving"),
         ("routepolicy/orphan", "Degraded", "True", "Degraded", "ModelDeploymentNotFound"),
     ]

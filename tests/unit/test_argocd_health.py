@@ -308,6 +308,8 @@ ROUTE_POLICY_FIXTURES: list[Fixture] = [
         for r in ("ModelDeploymentNotFound", "ServiceNotFound", "SecretNotFound", "SecretKeyMissing")
     ],
     _rp_backend("ModelDeploymentNotReady", "Progressing"),
+    # Its model is off on purpose (Suspended itself): Progressing would last until a scale-up.
+    _rp_backend("ModelDeploymentScaledToZero", "Suspended"),
     (
         "rp-no-ready-backend-secret",
         rp(
@@ -355,7 +357,8 @@ ROUTE_POLICY_FIXTURES: list[Fixture] = [
 # The reasons docs/api.md lists for a RoutePolicy; every one must be among the fixtures.
 RP_DOC_REASONS = {
     "Serving", "InvalidSpec", "ScaledToZero", "RouterStarting", "NoReadyBackend", "ApplyFailed", "AsExpected",
-    "ModelDeploymentNotFound", "ModelDeploymentNotReady", "ServiceNotFound", "SecretNotFound", "SecretKeyMissing",
+    "ModelDeploymentNotFound", "ModelDeploymentNotReady", "ModelDeploymentScaledToZero", "ServiceNotFound",
+    "SecretNotFound", "SecretKeyMissing",
 }  # fmt: skip
 # ...and for a ModelDeployment (docs/api.md, operator/gptoss_operator/status.py).
 MD_DOC_REASONS = {

@@ -11,6 +11,11 @@ if degraded ~= nil and degraded.status == "True" then
   if degraded.reason == "ModelDeploymentNotReady" then
     return verdict("Progressing", degraded)
   end
+  -- A backend ModelDeployment scaled to zero on purpose (it is Suspended itself): nothing is
+  -- on its way, and waiting as Progressing would last until someone scales it up.
+  if degraded.reason == "ModelDeploymentScaledToZero" then
+    return verdict("Suspended", degraded)
+  end
   return verdict("Degraded", degraded)
 end
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
 import yaml
 
 from gptoss_operator.api.routepolicy import RoutePolicy
@@ -199,6 +200,30 @@ def test_model_deployment_missing_or_not_ready() -> None:
     )
 
 
+def test_a_model_scaled_to_zero_is_not_on_its_way() -> None:
+    off = {
+        "oss-120b": ModelDeploymentView(
+            "gpt-oss-120b", ready=False, summary="ScaledToZero: spec.replicas is 0", scaled_to_zero=True
+        )
+    }
+    d = decide(gathered(body(), mds=off), SETTINGS, NOW)
+    assert condition(d, "Degraded") == ("True", "ModelDeploymentScaledToZero")
+    local = next(b for b in patch(d)["backends"] if b["name"] == "local")
+    assert local["message"] == "ModelDeployment oss-120b is scaled to zero (ScaledToZero: spec.replicas is 0)"
+
+
+@pytest.mark.parametrize("model", ["starting", "off"])
+def test_a_backend_that_needs_a_hand_names_the_condition_before_one_that_waits(model: str) -> None:
+    # The local backend comes first in the route, but its model is only starting or scaled to
+    # zero; the hosted backend's missing Secret is what someone must fix.
+    view = {
+        "starting": ModelDeploymentView("gpt-oss-120b", ready=False, summary="Starting: 0/1"),
+        "off": ModelDeploymentView("gpt-oss-120b", ready=False, summary="ScaledToZero", scaled_to_zero=True),
+    }[model]
+    d = decide(gathered(body(), mds={"oss-120b": view}, secrets={}), SETTINGS, NOW)
+    assert condition(d, "Degraded") == ("True", "SecretNotFound")
+
+
 def test_no_ready_backend_on_a_route_makes_it_unready() -> None:
     first = decide(gathered(body()), SETTINGS, NOW)
     d = decide(gathered(body(), children=converged(first), mds={}, secrets={}), SETTINGS, NOW)
@@ -263,3 +288,18 @@ def test_transition_times_move_only_with_the_status() -> None:
     missing = decide(gathered(body(status=status), children=children, secrets={}), SETTINGS, later)
     times = {c["type"]: c["lastTransitionTime"] for c in patch(missing)["conditions"]}
     assert times == {"Ready": NOW, "Degraded": later}
+
+
+@pytest.mark.parametrize(
+    ("phase", "ready", "off"),
+    [("ScaledToZero", "False", True), ("Starting", "False", False), ("Ready", "True", False)],
+)
+def test_gather_tells_a_model_scaled_to_zero_from_one_on_its_way(phase: str, ready: str, off: bool) -> None:
+    from gptoss_operator.controller.routepolicy.gather import _view
+
+    md = {
+        "spec": {"model": "gpt-oss-120b"},
+        "status": {"phase": phase, "conditions": [{"type": "Ready", "status": ready, "message": "m"}]},
+    }
+    view = _view(md)
+    assert (view.scaled_to_zero, view.ready, view.summary) == (off, ready == "True", f"{phase}: m")

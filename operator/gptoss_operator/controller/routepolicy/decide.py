@@ -3,7 +3,7 @@
 | condition | True | False |
 | --- | --- | --- |
 | Ready | Serving (router pods ready, every route has a ready backend) | InvalidSpec, ScaledToZero, RouterStarting, NoReadyBackend, ApplyFailed |
-| Degraded | InvalidSpec, ApplyFailed, or the first unready backend's reason (ModelDeploymentNotFound, ModelDeploymentNotReady, ServiceNotFound, SecretNotFound, SecretKeyMissing) | AsExpected |
+| Degraded | InvalidSpec, ApplyFailed, or an unready backend's reason (ModelDeploymentNotFound, ServiceNotFound, SecretNotFound, SecretKeyMissing before ModelDeploymentNotReady before ModelDeploymentScaledToZero) | AsExpected |
 
 A backend that is not ready makes the policy Degraded, not unready: the router keeps serving
 each route from its other backends (fallback), which Ready says.
@@ -117,6 +117,10 @@ def backend_status(route: str, backend: Backend, g: RoutePolicyGathered) -> JSON
         view = g.model_deployments.get(name)
         if view is None:
             return not_ready("ModelDeploymentNotFound", f"ModelDeployment {name} not found in {g.key[0]}")
+        if not view.ready and view.scaled_to_zero:
+            return not_ready(
+                "ModelDeploymentScaledToZero", f"ModelDeployment {name} is scaled to zero ({view.summary})"
+            )
         if not view.ready:
             return not_ready(
                 "ModelDeploymentNotReady", f"ModelDeployment {name} is not ready ({view.summary})"
@@ -157,8 +161,15 @@ def _ready(policy: RoutePolicy, router: ChildState | None, backends: Sequence[JS
     return True, "Serving", f"{ready}/{want} router pods serve {len(policy.spec.routes)} routes"
 
 
+# Backend reasons that wait for a model rather than for someone to fix something, in the order
+# they yield the Degraded reason to others: a backend that needs a hand (a missing Secret) names
+# the condition even when another one's model is only starting or scaled to zero, so health
+# checks (deploy/argocd/health/routepolicy.lua) do not read a broken policy as on its way.
+_WAITING = {"ModelDeploymentNotReady": 1, "ModelDeploymentScaledToZero": 2}
+
+
 def _degraded(backends: Sequence[JSON]) -> Verdict:
-    bad = [b for b in backends if not b["ready"]]
+    bad = sorted((b for b in backends if not b["ready"]), key=lambda b: _WAITING.get(b["reason"], 0))
     if not bad:
         return False, "AsExpected", f"all {len(backends)} backends are ready"
     first = bad[0]

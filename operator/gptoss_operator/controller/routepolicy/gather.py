@@ -43,6 +43,7 @@ def _view(body: dict[str, object]) -> ModelDeploymentView:
         served_model=str(spec.get("model", "")),
         ready=ready.get("status") == "True",
         summary=f"{phase}: {message}",
+        scaled_to_zero=phase == "ScaledToZero",
     )
 
 

@@ -18,6 +18,7 @@ class ModelDeploymentView:
     served_model: str  # spec.model: the name its vLLM serves
     ready: bool  # its Ready condition is True
     summary: str  # phase and the Ready condition's message, for a backend's status
+    scaled_to_zero: bool = False  # phase ScaledToZero: off on purpose, not on its way
 
 
 @dataclass(frozen=True)
