@@ -357,7 +357,7 @@ class Controller:
             # ConfigMap, Role... of the cluster here and drop them after parsing. A child that
             # loses the label leaves the selection as a DELETED event, so its owner is reconciled
             # and the label applied again (tests/cluster/test_hand_edits.py).
-            selector = ",".join(f"{k}={v}" for k, v in MANAGED.items())
+            selector = keys.selector(MANAGED)
             for child in kinds.CHILDREN:
                 if child not in UNSELECTED_CHILDREN:
                     settings.watching.label_selectors[child.group, child.version, child.plural] = selector

@@ -44,7 +44,10 @@ class WorkQueue(Generic[K]):
         self._lanes: tuple[deque[tuple[K, int]], deque[tuple[K, int]]] = (deque(), deque())
         self._queued: dict[K, tuple[int, int]] = {}
         self._tickets = 0
-        self._nonempty = asyncio.Event()
+        # One token per entry appended, so each add wakes one waiting worker (an Event would
+        # wake every worker for every add). Tokens never run short of live entries: a get takes
+        # one token and at least one entry, stale ones included.
+        self._tokens: asyncio.Queue[None] = asyncio.Queue()
         self._processing: set[K] = set()
         self._dirty: dict[K, int] = {}  # enqueued again while processing -> lane
         self._delayed: dict[K, asyncio.TimerHandle] = {}
@@ -60,7 +63,7 @@ class WorkQueue(Generic[K]):
         self._tickets += 1
         self._queued[key] = (lane, self._tickets)
         self._lanes[lane].append((key, self._tickets))
-        self._nonempty.set()
+        self._tokens.put_nowait(None)
 
     def add_after(self, key: K, delay: float, *, follow_up: bool = False) -> None:
         """Enqueue later (a retry, a held status write); earlier requests win."""
@@ -92,6 +95,7 @@ class WorkQueue(Generic[K]):
 
     async def get(self) -> K:
         while True:
+            await self._tokens.get()
             for lane, entries in enumerate(self._lanes):
                 while entries:
                     key, ticket = entries.popleft()
@@ -99,8 +103,6 @@ class WorkQueue(Generic[K]):
                         del self._queued[key]
                         self._processing.add(key)
                         return key
-            self._nonempty.clear()
-            await self._nonempty.wait()
 
     def done(self, key: K) -> None:
         self._processing.discard(key)

@@ -55,10 +55,13 @@ def test_a_released_lease_is_taken_at_once() -> None:
     assert decide(lease(""), me=ME, observed_at=100, now=100, lease_duration=15) is Action.ACQUIRE
 
 
-def test_taking_over_counts_a_transition_and_keeps_the_resource_version() -> None:
+# From a dead holder (SIGKILL), or from a released Lease (empty holder: a clean shutdown, a
+# rolling update): both make a new leader, and client-go counts both.
+@pytest.mark.parametrize(("previous", "before"), [(OTHER, 3), ("", 1)], ids=["taken-over", "released"])
+def test_taking_over_counts_a_transition_and_keeps_the_resource_version(previous: str, before: int) -> None:
     now = dt.datetime(2026, 11, 28, 9, 0, 0, 123456, tzinfo=dt.UTC)
     body = lease_body(
-        lease(OTHER, transitions=3),
+        lease(previous, transitions=before),
         name="gptoss-operator",
         namespace="ops",
         me=ME,
@@ -70,26 +73,10 @@ def test_taking_over_counts_a_transition_and_keeps_the_resource_version() -> Non
     assert body["spec"] == {
         "holderIdentity": ME,
         "leaseDurationSeconds": 15,
-        "leaseTransitions": 4,
+        "leaseTransitions": before + 1,
         "acquireTime": "2026-11-28T09:00:00.123456Z",
         "renewTime": "2026-11-28T09:00:00.123456Z",
     }
-
-
-def test_taking_a_released_lease_counts_a_transition_too() -> None:
-    # A clean shutdown (a rolling update) releases the Lease with an empty holder; the next
-    # holder is still a new leader, and client-go counts it.
-    now = dt.datetime(2026, 11, 28, 9, 0, 0, tzinfo=dt.UTC)
-    body = lease_body(
-        lease("", transitions=1),
-        name="gptoss-operator",
-        namespace="ops",
-        me=ME,
-        action=Action.ACQUIRE,
-        lease_duration=15,
-        wall_now=now,
-    )
-    assert body["spec"]["leaseTransitions"] == 2
 
 
 def test_renewing_moves_only_the_renew_time() -> None:

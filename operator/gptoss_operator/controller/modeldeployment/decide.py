@@ -67,7 +67,7 @@ def decide(g: Gathered, settings: OperatorSettings, now: str) -> Desired:
         model=str(spec.get("model", "")),
         generation=int(g.body["metadata"].get("generation", 1)),
         desired_replicas=0,
-        selector=",".join(f"{k}={v}" for k, v in sorted(selector_labels(name).items())),
+        selector=keys.selector(selector_labels(name)),
         endpoint=settings.endpoint(name, g.key[0]),
         deployment=_deployment(g.children),
         pods=g.server_pods,
