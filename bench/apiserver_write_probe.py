@@ -5,7 +5,10 @@
 Starts its own cluster, then server-side applies --count Deployments (replicas 0, so no
 controller work follows), ClusterIP Services and headless Services, at concurrency 1 and 16,
 and creates (POST) Deployments and ClusterIP Services the same way, through the operator's own
-client (gptoss_operator.kube.KubeAPI). Prints writes per second, latency percentiles and the
+client (gptoss_operator.kube.KubeAPI). With the CRDs installed it also creates ModelDeployments
+(the scale benchmark's manifest) and writes a first status to ModelDeployments created
+beforehand: the status patch the operator's own ``decide`` makes for such an object. These are
+the writes a cluster with the operator takes on top of one without it. Prints writes per second, latency percentiles and the
 API server's CPU milliseconds per write (from /proc, over each batch). Everything runs twice,
 the second time in the reverse order, so that a variant is not favoured by when it ran (a
 cluster's first writes of a kind are slower, and the machine's load changes).
@@ -15,18 +18,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bench.operator_scale import process_stats
+from bench.operator_scale import cluster_pids, process_stats
+from bench.operator_scale import manifest as model_deployment
 from devtools.cluster import LocalCluster
+from gptoss_operator.api.v1alpha1 import ModelDeployment
+from gptoss_operator.controller.modeldeployment.decide import decide
+from gptoss_operator.controller.modeldeployment.gathered import Gathered
 from gptoss_operator.kube import Credentials, KubeAPI
+from gptoss_operator.settings import OperatorSettings
 
 NAMESPACE = "probe"
+STATUS_NAMESPACE = "probe-status"
+CRDS = Path(__file__).resolve().parents[1] / "crds"
 
 
 def deployment(i: int) -> dict[str, Any]:
@@ -62,6 +72,57 @@ def service(headless: bool) -> Callable[[int], dict[str, Any]]:
     return build
 
 
+def model_deployment_in(namespace: str) -> Callable[[int], dict[str, Any]]:
+    def build(i: int) -> dict[str, Any]:
+        body = model_deployment(i)
+        body["metadata"]["namespace"] = namespace
+        return body
+
+    return build
+
+
+def first_status(body: dict[str, Any]) -> dict[str, Any]:
+    """The status patch the operator writes first for a new ModelDeployment ``body``."""
+    # The uid only reaches the children's ownerReferences, not the status.
+    stored = {**body, "metadata": {**body["metadata"], "generation": 1, "uid": "probe"}}
+    gathered = Gathered(
+        key=(stored["metadata"]["namespace"], stored["metadata"]["name"]),
+        body=stored,
+        model=ModelDeployment.model_validate(stored),
+        spec_error=None,
+        children={},
+        server_pods=(),
+        nodes=(),
+        gpus_in_use={},
+    )
+    patch = decide(gathered, OperatorSettings(), "2026-01-01T00:00:00Z").status.patch
+    assert patch is not None
+    return patch
+
+
+def with_first_status(i: int) -> dict[str, Any]:
+    body = model_deployment_in(STATUS_NAMESPACE)(i)
+    return {**body, "status": first_status(body)}
+
+
+Write = Callable[[KubeAPI, dict[str, Any]], Awaitable[Any]]
+
+
+async def apply(api: KubeAPI, body: dict[str, Any]) -> Any:
+    return await api.apply(body)
+
+
+async def create(api: KubeAPI, body: dict[str, Any]) -> Any:
+    return await api.create(body)
+
+
+async def patch_status(api: KubeAPI, body: dict[str, Any]) -> Any:
+    meta = body["metadata"]
+    return await api.patch_status(
+        body["apiVersion"], body["kind"], meta["namespace"], meta["name"], body["status"]
+    )
+
+
 async def probe(
     api: KubeAPI,
     build: Callable[[int], dict[str, Any]],
@@ -70,15 +131,16 @@ async def probe(
     offset: int,
     *,
     apiserver_pid: int,
-    create: bool = False,
+    write: Write,
 ) -> str:
     sem = asyncio.Semaphore(concurrency)
     latencies: list[float] = []
 
     async def one(i: int) -> None:
+        body = build(offset + i)
         async with sem:
             start = time.perf_counter()
-            await (api.create if create else api.apply)(build(offset + i))
+            await write(api, body)
             latencies.append(time.perf_counter() - start)
 
     cpu_before = process_stats(apiserver_pid)[1]
@@ -104,24 +166,34 @@ async def run(cluster: LocalCluster, count: int) -> None:
         private_key_path=user["client-key"],
     )
     api = KubeAPI(credentials, field_manager="probe")
-    pid = json.loads((cluster.kubeconfig.parent / "state.json").read_text())["pids"]["kube-apiserver"]
-    variants: list[tuple[str, Callable[[int], dict[str, Any]], bool]] = [
-        ("Deployment (server-side apply)", deployment, False),
-        ("Deployment (POST)", deployment, True),
-        ("Service, ClusterIP", service(False), False),
-        ("Service, ClusterIP (POST)", service(False), True),
-        ("Service, headless", service(True), False),
+    pid = cluster_pids(cluster)["kube-apiserver"]
+    variants: list[tuple[str, Callable[[int], dict[str, Any]], Write]] = [
+        ("Deployment (server-side apply)", deployment, apply),
+        ("Deployment (POST)", deployment, create),
+        ("Service, ClusterIP", service(False), apply),
+        ("Service, ClusterIP (POST)", service(False), create),
+        ("Service, headless", service(True), apply),
+        ("ModelDeployment (POST)", model_deployment_in(NAMESPACE), create),
+        ("ModelDeployment first status", with_first_status, patch_status),
+    ]
+    plan = [
+        (round_, label, build, write, concurrency)
+        for round_, order in enumerate((variants, variants[::-1]), 1)
+        for label, build, write in order
+        for concurrency in (1, 16)
     ]
     try:
-        offset = 0
-        for round_, order in enumerate((variants, variants[::-1]), 1):
-            for label, build, create in order:
-                for concurrency in (1, 16):
-                    result = await probe(
-                        api, build, count, concurrency, offset, apiserver_pid=pid, create=create
-                    )
-                    offset += count
-                    print(f"round {round_}  {label:<32} concurrency {concurrency:>2}: {result}", flush=True)
+        # The objects whose first status is written are created up front (not measured).
+        targets = [
+            n * count + i
+            for n, (*_, write, _c) in enumerate(plan)
+            if write is patch_status
+            for i in range(count)
+        ]
+        await asyncio.gather(*(create(api, model_deployment_in(STATUS_NAMESPACE)(i)) for i in targets))
+        for n, (round_, label, build, write, concurrency) in enumerate(plan):
+            result = await probe(api, build, count, concurrency, n * count, apiserver_pid=pid, write=write)
+            print(f"round {round_}  {label:<32} concurrency {concurrency:>2}: {result}", flush=True)
     finally:
         await api.aclose()
 
@@ -135,6 +207,9 @@ def main() -> int:
     cluster = LocalCluster.start(name=f"probe-{int(time.time())}", reuse_env=False)
     try:
         cluster.kubectl("create", "namespace", NAMESPACE)
+        cluster.kubectl("create", "namespace", STATUS_NAMESPACE)
+        cluster.kubectl("apply", "-f", str(CRDS))
+        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRDS))
         asyncio.run(run(cluster, args.count))
     finally:
         cluster.stop()

@@ -19,6 +19,12 @@ With --rounds R, each N runs R operator / no-operator pairs one after the other 
 prints every pair's ratio and their median (on a shared machine a single pair can land in a busy
 minute on one side and a quiet one on the other).
 
+With --split-cpus, on both sides the control plane (etcd, API server, controller-manager,
+scheduler, kwok) runs on the first CPU and the operator and this script on the others, as in a
+real cluster, where the operator runs on a worker node and does not take the API server's CPU.
+Without it everything shares all CPUs, and on a small machine the operator's own CPU slows the
+control plane it waits on.
+
 Targets: 1,000 CRs converge within 1.2x of the same Deployments + Services created with no
 operator on the same machine ("ratio"), at most 3 writes per CR (its Deployment, its Service and
 one status write: docs/operator.md, Status), zero quiet writes, RSS <= 200 MB at 1,000 CRs. The table is printed as markdown; --json writes the raw results.
@@ -28,8 +34,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
+import os
 import re
 import resource
 import ssl
@@ -37,6 +45,7 @@ import statistics
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -99,6 +108,10 @@ class ScaleResult:
     # one object waits, where the columns above say when the last one is done.
     ready_after_create_seconds: dict[str, float] | None = None
     round: int = 1  # with --rounds: which operator/no-operator pair this is
+    # With --split-cpus: the CPUs the API server and the operator may run on, read back from
+    # /proc (Cpus_allowed_list), so a result says how it was measured.
+    apiserver_cpus: str = ""
+    operator_cpus: str = ""
 
     def cpu_seconds(self) -> tuple[float, float | None]:
         """All CPU of the run, (operator side, no-operator side): control plane, benchmark
@@ -240,15 +253,44 @@ def process_stats(pid: int) -> tuple[float, float]:
     return peak, ticks / 100.0
 
 
+def allowed_cpus(pid: int) -> str:
+    """The CPUs a process may run on, as /proc shows them ("0", "1-3")."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Cpus_allowed_list:"):
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
+@contextlib.contextmanager
+def on_cpus(cpus: set[int] | None) -> Iterator[None]:
+    """Run the block (and every process it starts, which inherits the mask) on ``cpus``; None
+    leaves the mask alone. Only this thread's mask changes: the script's child processes are
+    started from its main thread."""
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def client_cpu() -> float:
     """CPU seconds this benchmark process has used so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
+def cluster_pids(cluster: LocalCluster) -> dict[str, int]:
+    """Control-plane component -> its process id."""
+    pids: dict[str, int] = json.loads((cluster.kubeconfig.parent / "state.json").read_text())["pids"]
+    return pids
+
+
 def cluster_cpu(cluster: LocalCluster) -> dict[str, float]:
-    state = json.loads((cluster.kubeconfig.parent / "state.json").read_text())
-    return {component: process_stats(pid)[1] for component, pid in state["pids"].items()}
+    return {component: process_stats(pid)[1] for component, pid in cluster_pids(cluster).items()}
 
 
 def manifest(i: int) -> dict[str, Any]:
@@ -431,27 +473,34 @@ async def measure_baseline(cluster: LocalCluster, n: int, timeout: float) -> Bas
         )
 
 
-def start_cluster(n: int, label: str, workdir: Path) -> LocalCluster:
+def start_cluster(n: int, label: str, workdir: Path, cpus: set[int] | None) -> LocalCluster:
     nodes_file = workdir / f"nodes-{n}.yaml"
     nodes_file.write_text(yaml.safe_dump(node_pools(n)))
-    return LocalCluster.start(name=f"scale-{label}-{n}-{int(time.time())}", nodes=[nodes_file])
+    with on_cpus(cpus):
+        return LocalCluster.start(name=f"scale-{label}-{n}-{int(time.time())}", nodes=[nodes_file])
 
 
-def run_baseline(n: int, timeout: float, workdir: Path) -> Baseline:
-    cluster = start_cluster(n, "base", workdir)
+def run_baseline(n: int, timeout: float, workdir: Path, cpus: set[int] | None = None) -> Baseline:
+    cluster = start_cluster(n, "base", workdir, cpus)
     try:
         return asyncio.run(measure_baseline(cluster, n, timeout))
     finally:
         cluster.stop()
 
 
-def run_one(n: int, quiet_seconds: float, timeout: float, workdir: Path) -> ScaleResult:
-    cluster = start_cluster(n, "op", workdir)
+def run_one(
+    n: int, quiet_seconds: float, timeout: float, workdir: Path, cpus: set[int] | None = None
+) -> ScaleResult:
+    cluster = start_cluster(n, "op", workdir, cpus)
     operator = OperatorProcess(cluster, workdir / f"operator-{n}.log")
     try:
         operator.cluster.install_crds()
         operator.start()
-        return asyncio.run(measure(cluster, operator, n, quiet_seconds, timeout))
+        result = asyncio.run(measure(cluster, operator, n, quiet_seconds, timeout))
+        assert operator.proc is not None
+        result.apiserver_cpus = allowed_cpus(cluster_pids(cluster)["kube-apiserver"])
+        result.operator_cpus = allowed_cpus(operator.proc.pid)
+        return result
     finally:
         operator.stop()
         cluster.stop()
@@ -499,6 +548,8 @@ def ratio_summary(results: list[ScaleResult]) -> list[str]:
         if ratios:
             shown = ", ".join(f"{x:.2f}" for x in ratios)
             lines.append(f"N={n}: ratio per round {shown}; median {statistics.median(ratios):.2f}")
+    placements = {(r.apiserver_cpus, r.operator_cpus) for r in results}
+    lines += [f"API server on CPUs {a}, operator on CPUs {o}" for a, o in sorted(placements)]
     return lines
 
 
@@ -517,15 +568,27 @@ def main() -> int:
         default=1,
         help="run this many operator / no-operator pairs per N, one after the other, and print the median ratio",
     )
+    parser.add_argument(
+        "--split-cpus",
+        action="store_true",
+        help="control plane on the first CPU, the operator and this script on the others (both sides)",
+    )
     args = parser.parse_args()
+    control_plane: set[int] | None = None
+    if args.split_cpus:
+        mine = sorted(os.sched_getaffinity(0))
+        if len(mine) < 2:
+            parser.error(f"--split-cpus needs at least 2 CPUs; this process may use {len(mine)}")
+        control_plane = {mine[0]}
+        os.sched_setaffinity(0, set(mine[1:]))  # the operator starts from here and inherits it
     with tempfile.TemporaryDirectory(prefix="gptoss-scale-") as tmp:
         results = []
         for n in args.n:
             for round_ in range(1, args.rounds + 1):
-                result = run_one(n, args.quiet_seconds, args.timeout, Path(tmp))
+                result = run_one(n, args.quiet_seconds, args.timeout, Path(tmp), control_plane)
                 result.round = round_
                 if not args.no_baseline:
-                    base = run_baseline(n, args.timeout, Path(tmp))
+                    base = run_baseline(n, args.timeout, Path(tmp), control_plane)
                     result.baseline_available_seconds = base.available_seconds
                     result.baseline_submit_seconds = base.submit_seconds
                     result.baseline_cluster_cpu_seconds = base.cluster_cpu_seconds

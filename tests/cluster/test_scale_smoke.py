@@ -7,9 +7,10 @@ It also proves two local clusters run side by side (this one next to the session
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from bench.operator_scale import run_one
+from bench.operator_scale import on_cpus, run_one
 
 
 def test_five_model_deployments_take_three_writes_each_and_then_nothing_is_written(tmp_path: Path) -> None:
@@ -29,3 +30,16 @@ def test_five_model_deployments_take_three_writes_each_and_then_nothing_is_writt
     assert result.apiserver_writes_per_cr <= 3
     assert result.quiet_operator_writes == 0
     assert result.quiet_apiserver_writes == 0
+
+
+def test_split_cpus_puts_the_control_plane_and_the_operator_on_different_cpus(tmp_path: Path) -> None:
+    # bench.operator_scale --split-cpus: what the docs' "operator on its own CPU" figures rest on.
+    cpus = sorted(os.sched_getaffinity(0))
+    assert len(cpus) >= 2, f"this test needs 2 CPUs, the process may use {cpus}"
+    with on_cpus(set(cpus[1:])):
+        result = run_one(3, quiet_seconds=2, timeout=180, workdir=tmp_path, cpus={cpus[0]})
+    assert result.apiserver_cpus == str(cpus[0])
+    assert str(cpus[0]) not in result.operator_cpus.replace("-", ",").split(",")
+    assert result.operator_cpus
+    assert result.operator_writes_per_cr <= 3
+    assert os.sched_getaffinity(0) == set(cpus)  # the test process has its CPUs back
