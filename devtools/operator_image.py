@@ -98,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     output: Path = args.output.absolute()
+    if output.is_dir():
+        print(f"error: {output} is a directory; --output names the archive file", file=sys.stderr)
+        return 1
     if not output.parent.is_dir():
         print(f"error: {output.parent} is not a directory", file=sys.stderr)
         return 1

@@ -45,11 +45,14 @@ def test_missing_tools_fail_in_one_line_naming_the_debian_packages(tmp_path: Pat
     assert not output.exists()
 
 
-def test_an_output_directory_that_does_not_exist_fails_before_the_build(tmp_path: Path) -> None:
+def test_an_output_that_cannot_be_written_fails_before_the_build(tmp_path: Path) -> None:
     output = tmp_path / "missing" / "operator-image.tar"
     proc = _command("--output", str(output), path=os.environ["PATH"])
     assert proc.returncode == 1, proc
     assert proc.stderr.splitlines() == [f"error: {output.parent} is not a directory"]
+    proc = _command("--output", str(tmp_path), path=os.environ["PATH"])
+    assert proc.returncode == 1, proc
+    assert proc.stderr.splitlines() == [f"error: {tmp_path} is a directory; --output names the archive file"]
 
 
 def test_the_default_tag_is_the_image_the_chart_runs() -> None:
