@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: venv check test unit demo cluster-up cluster-down crds reliability
+.PHONY: venv check test unit demo cluster-up cluster-down crds reliability operator-image
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -49,3 +49,9 @@ cluster-up: venv
 
 cluster-down:
 	kind/cluster down --name $(CLUSTER)
+
+# The operator image as the Helm chart names it, built with podman as the tests build it
+# (docs/images.md), written as an OCI archive for `kind/cluster load-image` (kind/README.md).
+OPERATOR_IMAGE ?= operator-image.tar
+operator-image: venv
+	$(PY) -m devtools.operator_image --output $(OPERATOR_IMAGE)

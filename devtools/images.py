@@ -39,6 +39,7 @@ SUITE = "bookworm"
 BASE_PACKAGES = ("python3", "python3-venv", "python-is-python3", "ca-certificates")
 DEBIAN_MIRROR = os.environ.get("GPTOSS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 DEBIAN_SECURITY = os.environ.get("GPTOSS_DEBIAN_SECURITY_MIRROR", "http://deb.debian.org/debian-security")
+# Each is also the name of the Debian package that provides it (.ci/run installs them).
 REQUIRED_TOOLS = ("podman", "mmdebstrap", "runc")
 
 # tmp_dir: podman's default for root is /run/libpod, shared by every podman on the machine
@@ -62,6 +63,13 @@ def cache_root() -> Path:
 
 def missing_tools() -> list[str]:
     return [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+
+
+def missing_tools_message(missing: list[str]) -> str:
+    """One line: what is missing and the Debian packages that provide it."""
+    return (
+        f"{', '.join(missing)} not found: install the Debian packages (apt-get install {' '.join(missing)})"
+    )
 
 
 def _mirrors() -> list[str]:

@@ -1,7 +1,7 @@
 """The operator/router image (runtime-image/operator.Dockerfile), built and run for real.
 
-Built with podman on a Debian base made by mmdebstrap (devtools/images.py): no container
-registry is reachable here. Then run the way a hardened pod runs it: read-only root file
+Built with podman on a Debian base made by mmdebstrap (devtools/images.py, the build step of
+`python -m devtools.operator_image`): no container registry is reachable here. Then run the way a hardened pod runs it: read-only root file
 system, uid 65532, every capability dropped, the process as PID 1 without an init.
 """
 
@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 from devtools.cluster import REPO, LocalCluster, wait_for
-from devtools.images import BaseRootfs, Podman, base_rootfs, missing_tools
+from devtools.images import Podman, missing_tools, missing_tools_message
+from devtools.operator_image import Build, build
 from devtools.ports import free_port
 
 # The first test also pays for the build: on a fresh machine the Debian base (mmdebstrap) plus
@@ -31,28 +32,21 @@ IMAGE = "localhost/gptoss-operator:pytest"
 HARDENED = ("--read-only", "--user", "65532", "--cap-drop", "ALL", "--security-opt", "no-new-privileges")
 
 
-class Built:
-    def __init__(self, podman: Podman, base: BaseRootfs, build_seconds: float) -> None:
-        self.podman = podman
-        self.base = base
-        self.build_seconds = build_seconds
-
-
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Build]:
     missing = missing_tools()
     if missing:
         # Never a skip: .ci/run installs these (apt-get), so their absence is a broken machine.
-        pytest.fail(f"missing {', '.join(missing)}: apt-get install mmdebstrap podman runc", pytrace=False)
+        pytest.fail(missing_tools_message(missing), pytrace=False)
     podman = Podman.create(tmp_path_factory.mktemp("podman"))
     try:
-        base = base_rootfs()
-        start = time.monotonic()
-        podman.build_operator_image(podman.import_base(base), IMAGE)
-        built = Built(podman, base, time.monotonic() - start)
+        # The build step of `python -m devtools.operator_image` (test_real_node.py runs the
+        # whole command); here the image stays in podman's storage to be run.
+        built = build(podman, IMAGE)
+        base = "cached" if built.base.built_seconds is None else f"built in {built.base.built_seconds:.0f} s"
         print(
-            f"base rootfs: {f'built in {base.built_seconds:.0f} s' if base.built_seconds else 'cached'};"
-            f" import + build {built.build_seconds:.0f} s; image {podman.image_size(IMAGE) / 1e6:.0f} MB"
+            f"base rootfs: {base}; import + build {built.seconds:.0f} s;"
+            f" image {podman.image_size(IMAGE) / 1e6:.0f} MB"
         )
         yield built
     finally:
@@ -87,7 +81,7 @@ def _stop_cleanly(podman: Podman, name: str) -> float:
     return took
 
 
-def test_image_metadata_and_help(built: Built) -> None:
+def test_image_metadata_and_help(built: Build) -> None:
     config = _inspect(built.podman, "image", IMAGE)["Config"]
     assert config["User"] == "65532:65532"
     assert config["Entrypoint"] == ["gptoss-operator"]
@@ -110,7 +104,7 @@ def test_image_metadata_and_help(built: Built) -> None:
     assert printed == on_disk
 
 
-def test_router_serves_read_only_as_non_root_and_stops_on_sigterm(built: Built, tmp_path: Path) -> None:
+def test_router_serves_read_only_as_non_root_and_stops_on_sigterm(built: Build, tmp_path: Path) -> None:
     # A vLLM simulator on the host's loopback as the backend; the router container shares the
     # host's network, so a completion goes client -> router (in the image) -> simulator.
     upstream_port, port = free_port(), free_port()
@@ -184,7 +178,7 @@ def _exited(podman: Podman, name: str) -> bool:
 
 
 def test_operator_runs_against_the_cluster_and_stops_on_sigterm(
-    built: Built, cluster: LocalCluster, namespace: str, tmp_path: Path
+    built: Build, cluster: LocalCluster, namespace: str, tmp_path: Path
 ) -> None:
     cluster.install_crds()
     kubeconfig = cluster.inline_kubeconfig(tmp_path / "kubeconfig")

@@ -1,12 +1,13 @@
 """One real node (`kind/cluster up --serve --real-node`, kind/README.md "A real node").
 
 Upstream's kubelet with containerd and runc joins the served cluster as `real-node-0`; the
-project's image, built with podman and imported into containerd, runs there as real
-containers. Proved in order: the node registers Ready; a restricted pod runs as a real
-container with its projected service-account token and a ConfigMap volume that follows an
-edit through the kubelet's `..data` symlink swap; the Helm chart's operator pod and a
-RoutePolicy's router pods run there (real probes), and a router answers at its pod IP from
-inside the cluster's network namespace, forwarding to a simulated backend.
+project's image, built and saved by `python -m devtools.operator_image` (podman) and imported
+into containerd by `kind/cluster load-image`, runs there as real containers. Proved in order:
+the node registers Ready; a restricted pod runs as a real container with its projected
+service-account token and a ConfigMap volume that follows an edit through the kubelet's
+`..data` symlink swap; the Helm chart's operator pod and a RoutePolicy's router pods run there
+(real probes), and a router answers at its pod IP from inside the cluster's network namespace,
+forwarding to a simulated backend.
 
 The node pools here are tainted kwok pools only (a GPU pool and a CPU pool for simulators),
 so whatever tolerates nothing can only land on the real node.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,7 +40,7 @@ from devtools.cluster import (
     running_pod,
     wait_for,
 )
-from devtools.images import Podman, base_rootfs, missing_tools
+from devtools.operator_image import CHART, chart_image
 from gptoss_operator.manifests.common import POD_SECURITY
 from tests.support.netns import http, in_netns
 from tests.support.routepolicies import route_policy
@@ -46,7 +48,6 @@ from tests.support.routepolicies import route_policy
 # The image build (podman; the Debian base is cached after its first build) dominates.
 pytestmark = pytest.mark.timeout(1500)
 
-CHART = REPO / "charts" / "gpt-oss-operator"
 NODE = "real-node-0"
 REAL_POD_CIDR = "10.1.0."  # kind/realnode.py POD_CIDR 10.1.0.0/24
 SIM_TAINT = {"key": "gptoss.dev/simulated", "operator": "Exists", "effect": "NoSchedule"}
@@ -82,13 +83,6 @@ req = urllib.request.Request(
 ctx = ssl.create_default_context(cafile=sa + "/ca.crt")
 print(json.load(urllib.request.urlopen(req, context=ctx))["status"]["userInfo"]["username"])
 """
-
-
-def _chart_image() -> str:
-    """The image the chart runs by default: its repository at the chart's appVersion."""
-    values = yaml.safe_load((CHART / "values.yaml").read_text())
-    app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
-    return f"{values['image']['repository']}:{values['image']['tag'] or app_version}"
 
 
 def _nodes_file(path: Path) -> Path:
@@ -174,27 +168,22 @@ def _read_sysctls() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def image_archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """The operator/router image built by podman as the chart names it, saved as an OCI archive."""
-    missing = missing_tools()
-    if missing:
-        pytest.fail(f"missing {', '.join(missing)}: apt-get install mmdebstrap podman runc", pytrace=False)
-    work = tmp_path_factory.mktemp("real-node-image")
-    podman = Podman.create(work / "podman")
-    image = _chart_image()
-    try:
-        started = time.monotonic()
-        base = base_rootfs()
-        podman.build_operator_image(podman.import_base(base), image)
-        archive = work / "image.tar"
-        podman.run("save", "--format", "oci-archive", "--output", str(archive), image)
-        print(
-            f"\nimage {image}: base {'cached' if base.built_seconds is None else f'built in {base.built_seconds:.0f} s'},"
-            f" build + save {time.monotonic() - started:.0f} s, archive {archive.stat().st_size / 1e6:.0f} MB"
-        )
-        yield image, archive
-    finally:
-        podman.run("system", "reset", "--force", check=False)
+def image_archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """The operator/router image as the chart names it, saved as an OCI archive by the command
+    kind/README.md gives for it ("A real node"), run as a user runs it."""
+    archive = tmp_path_factory.mktemp("real-node-image") / "operator-image.tar"
+    proc = subprocess.run(
+        [sys.executable, "-m", "devtools.operator_image", "--output", str(archive)],
+        cwd=REPO, capture_output=True, text=True, check=False, timeout=1200,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        # Never a skip: missing podman/mmdebstrap/runc is a broken machine (.ci/run installs them).
+        pytest.fail(f"python -m devtools.operator_image failed:\n{proc.stderr.strip()}", pytrace=False)
+    print(f"\n{proc.stdout.strip()}")
+    image = chart_image()
+    # It says what it wrote, under the name the chart runs by default.
+    assert f"wrote {image} to {archive} (" in proc.stdout, proc.stdout
+    return image, archive
 
 
 @pytest.fixture(scope="module")
