@@ -280,6 +280,7 @@ def test_a_claim_its_provisioner_never_fills_is_reported_when_its_time_to_bind_i
         # when it decided; the claim's creationTimestamp the API server's, on the same machine.
         turned = _instant(degraded["lastTransitionTime"])
         assert time_up <= turned <= deadline, (created, turned)
+        print(f"Degraded {(turned - time_up).total_seconds():.0f}s after the claim's time to bind (-s)")
         (warning,) = wait_for(
             lambda: _warnings(cluster, namespace, name), timeout=10, what="the Warning event"
         )
