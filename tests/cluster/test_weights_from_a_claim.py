@@ -1,13 +1,17 @@
 """source.persistentVolumeClaim on the real control plane and operator: the API server's rules,
-and a ModelDeployment whose weights claim appears, then binds, after it was created.
+a ModelDeployment whose weights claim appears, then binds, after it was created, and one whose
+claim a provisioner was asked for but never fills (reported once its time to bind is up).
 
 The claim and the ModelDeployment are the ones of examples/weights-volume-20b-l4.yaml; only the
-PersistentVolume they bind to is the test's (a hostPath volume, named per namespace).
+PersistentVolume they bind to is the test's (a hostPath volume, named per namespace), and, for the
+claim nothing provisions, a StorageClass whose provisioner does not run.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import time
 from typing import Any
 
 import pytest
@@ -20,7 +24,9 @@ from gptoss_operator.api.v1alpha1 import (
     VOLUME_WITH_CACHE_MESSAGE,
     VOLUME_WITH_HUGGINGFACE_MESSAGE,
 )
+from gptoss_operator.observed import PROVISIONER_ANNOTATIONS
 from gptoss_operator.settings import FIELD_MANAGER
+from gptoss_operator.status import CLAIM_PROVISIONING_SECONDS, UNBOUND_CLAIM
 from tests.support.modeldeployments import (
     arg_value,
     get_md,
@@ -143,3 +149,161 @@ def test_weights_ready_follows_the_claim_from_missing_to_bound(
         operator.assert_alive()
     finally:
         cluster.kubectl("delete", "pv", pv_name, "--wait=false", check=False)
+
+
+# A provisioner nothing runs: the PV controller hands the claim to it (an external provisioner,
+# not one of its own) and waits for a PersistentVolume that never comes.
+NEVER_PROVISIONS = "example.com/never-provisions"
+# How late past its time to bind the report may come. The operator asks to be run again 1 s
+# after the time is up (status.recheck_after), so on an idle machine it is 1-2 s late; the rest
+# is for a loaded 2-core CI machine (five control planes, the operator's event loop and kubectl
+# all sharing it). Without the requeue no event brings the object back at all before the
+# operator's next relist, which only requeues objects that changed: the report never comes.
+LATE_BY_AT_MOST = 30
+
+
+def _instant(timestamp: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+
+
+def _warnings(cluster: LocalCluster, namespace: str, name: str) -> list[dict[str, Any]]:
+    about_it = f"involvedObject.kind=ModelDeployment,involvedObject.name={name},type=Warning"
+    events: dict[str, Any] = cluster.get("events", "-n", namespace, "--field-selector", about_it)
+    items: list[dict[str, Any]] = events["items"]
+    return items
+
+
+def test_a_claim_its_provisioner_never_fills_is_reported_when_its_time_to_bind_is_up(
+    cluster: LocalCluster, operator: OperatorProcess, namespace: str
+) -> None:
+    claim, md = yaml.safe_load_all(EXAMPLE.read_text())
+    claim_name, name = claim["metadata"]["name"], md["metadata"]["name"]
+    # StorageClasses and PersistentVolumes are cluster-wide: named after the test's namespace.
+    storage_class = f"never-provisions-{namespace}"
+    pv_name = f"gpt-oss-weights-{namespace}"
+    claim["spec"]["storageClassName"] = storage_class
+    del claim["spec"]["volumeName"]  # a claim to be provisioned, not one for a volume of yours
+    cluster.apply(
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": storage_class},
+            "provisioner": NEVER_PROVISIONS,
+            "volumeBindingMode": "Immediate",
+        }
+    )
+    try:
+        # (1) The real controller-manager's PV controller hands the claim to the provisioner.
+        cluster.apply(claim, namespace)
+
+        def handed_over() -> dict[str, Any] | None:
+            stored: dict[str, Any] = cluster.get("pvc", claim_name, "-n", namespace)
+            return stored if PROVISIONER_ANNOTATIONS[0] in stored["metadata"].get("annotations", {}) else None
+
+        stored = wait_for(handed_over, timeout=30, what=f"the {PROVISIONER_ANNOTATIONS[0]} annotation")
+        assert stored["metadata"]["annotations"][PROVISIONER_ANNOTATIONS[0]] == NEVER_PROVISIONS
+        assert stored["status"]["phase"] == "Pending"
+        created = _instant(stored["metadata"]["creationTimestamp"])
+        time_up = created + dt.timedelta(seconds=CLAIM_PROVISIONING_SECONDS)
+
+        # The Deployment is created for a Pending claim, and the scheduler refuses its pod for the
+        # claim alone: the wait the operator excuses until the claim's time is up.
+        cluster.apply(md, namespace)
+
+        def refused_for_the_claim() -> bool:
+            pods = cluster.get("pods", "-n", namespace)["items"]
+            scheduled = [condition(p, "PodScheduled") or {} for p in pods]
+            assert scheduled, "no vLLM pod yet"
+            return all(
+                c.get("status") == "False" and UNBOUND_CLAIM in c.get("message", "") for c in scheduled
+            )
+
+        wait_for(
+            refused_for_the_claim, timeout=60, what=f"the vLLM pod refused with {UNBOUND_CLAIM!r}", interval=1
+        )
+
+        # (2) Until shortly before the time is up it waits: WeightsReady says why, the Reason
+        # column shows it, and nothing is Degraded or warned about. Looked at every few seconds
+        # (reads only: nothing may touch the objects, the report must come on its own).
+        wait_condition(cluster, namespace, name, "WeightsReady", "False", "VolumeNotBound")
+        row = cluster.kubectl("get", "md", name, "-n", namespace, "--no-headers").stdout.split()
+        assert row[6:8] == ["Pending", "VolumeNotBound"], row  # the Phase and Reason columns
+        looked_at: list[dt.datetime] = []
+        while (now := dt.datetime.now(dt.UTC)) < time_up - dt.timedelta(seconds=10):
+            got = get_md(cluster, namespace, name)
+            degraded = condition(got, "Degraded")
+            assert degraded is not None
+            assert (degraded["status"], degraded["reason"]) == ("False", "AsExpected"), (
+                now - created,
+                degraded,
+            )
+            weights = condition(got, "WeightsReady")
+            assert weights is not None
+            assert (weights["status"], weights["reason"]) == ("False", "VolumeNotBound"), weights
+            assert claim_name in weights["message"]
+            assert (got["status"]["phase"], got["status"]["reason"]) == ("Pending", "VolumeNotBound")
+            assert _warnings(cluster, namespace, name) == [], now - created
+            looked_at.append(now)
+            time.sleep(5)
+        assert looked_at, "the setup outlasted the claim's time to bind: nothing was checked before it"
+        assert looked_at[-1] - created >= dt.timedelta(seconds=CLAIM_PROVISIONING_SECONDS - 20), looked_at
+
+        # (3) Once the time is up, with no write to any object since, the claim is reported.
+        def degraded_for_the_claim() -> dict[str, Any]:
+            got = get_md(cluster, namespace, name)
+            degraded = condition(got, "Degraded")
+            assert (degraded or {}).get("status") == "True", f"Degraded: {degraded}"
+            return got
+
+        deadline = time_up + dt.timedelta(seconds=LATE_BY_AT_MOST)
+        wait_for(
+            degraded_for_the_claim,
+            timeout=(deadline - dt.datetime.now(dt.UTC)).total_seconds(),
+            what=f"Degraded=True within {LATE_BY_AT_MOST}s after the claim's time to bind",
+            interval=1,
+        )
+        got = get_md(cluster, namespace, name)
+        degraded = condition(got, "Degraded")
+        assert degraded is not None
+        assert degraded["reason"] == "VolumeNotBound"
+        said = (
+            f"PersistentVolumeClaim {claim_name} is Pending, not Bound "
+            f"(provisioner {NEVER_PROVISIONS} has not provided a volume)"
+        )
+        assert said in degraded["message"], degraded["message"]
+        assert (got["status"]["phase"], got["status"]["reason"]) == ("Pending", "VolumeNotBound")
+        row = cluster.kubectl("get", "md", name, "-n", namespace, "--no-headers").stdout.split()
+        assert row[6:8] == ["Pending", "VolumeNotBound"], row  # the Phase and Reason columns
+
+        # (4) When: not before the time was up, and within LATE_BY_AT_MOST after it. The
+        # condition's lastTransitionTime and the event's firstTimestamp are the operator's clock
+        # when it decided; the claim's creationTimestamp the API server's, on the same machine.
+        turned = _instant(degraded["lastTransitionTime"])
+        assert time_up <= turned <= deadline, (created, turned)
+        print(f"Degraded {(turned - time_up).total_seconds():.0f}s after the claim's time to bind (-s)")
+        (warning,) = wait_for(
+            lambda: _warnings(cluster, namespace, name), timeout=10, what="the Warning event"
+        )
+        assert (warning["reason"], warning["count"]) == ("VolumeNotBound", 1), warning
+        assert said in warning["message"], warning["message"]
+        assert time_up <= _instant(warning["firstTimestamp"]) <= deadline, (
+            created,
+            warning["firstTimestamp"],
+        )
+
+        # (5) A PersistentVolume for the claim (pre-bound to it, of its class): it binds, the
+        # pods are scheduled and the Degraded clears, with no second Warning.
+        volume = host_path_volume(
+            pv_name, storage="200Gi", access_mode="ReadOnlyMany", storage_class=storage_class
+        )
+        volume["spec"]["claimRef"] = {"namespace": namespace, "name": claim_name}
+        cluster.apply(volume)
+        got = wait_ready(cluster, namespace, name, timeout=90)
+        degraded = condition(got, "Degraded")
+        assert degraded is not None
+        assert (degraded["status"], degraded["reason"]) == ("False", "AsExpected")
+        assert [w["reason"] for w in _warnings(cluster, namespace, name)] == ["VolumeNotBound"]
+        operator.assert_alive()
+    finally:
+        cluster.kubectl("delete", "pv", pv_name, "--wait=false", "--ignore-not-found", check=False)
+        cluster.kubectl("delete", "storageclass", storage_class, "--wait=false", check=False)
