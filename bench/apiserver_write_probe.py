@@ -8,10 +8,11 @@ and creates (POST) Deployments and ClusterIP Services the same way, through the 
 client (gptoss_operator.kube.KubeAPI). With the CRDs installed it also creates ModelDeployments
 (the scale benchmark's manifest) and writes a first status to ModelDeployments created
 beforehand: the status patch the operator's own ``decide`` makes for such an object. These are
-the writes a cluster with the operator takes on top of one without it. Prints writes per second, latency percentiles and the
-API server's CPU milliseconds per write (from /proc, over each batch). Everything runs twice,
-the second time in the reverse order, so that a variant is not favoured by when it ran (a
-cluster's first writes of a kind are slower, and the machine's load changes).
+the writes a cluster with the operator takes on top of one without it. Prints writes per
+second, latency percentiles and the API server's CPU milliseconds per write (from /proc, over
+each batch). Everything runs twice, the second time in the reverse order, so that a variant
+is not favoured by when it ran (a cluster's first writes of a kind are slower, and the
+machine's load changes).
 """
 
 from __future__ import annotations

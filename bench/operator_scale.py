@@ -108,8 +108,8 @@ class ScaleResult:
     # one object waits, where the columns above say when the last one is done.
     ready_after_create_seconds: dict[str, float] | None = None
     round: int = 1  # with --rounds: which operator/no-operator pair this is
-    # With --split-cpus: the CPUs the API server and the operator may run on, read back from
-    # /proc (Cpus_allowed_list), so a result says how it was measured.
+    # The CPUs the API server and the operator were allowed to run on, read back from /proc
+    # (Cpus_allowed_list), so a result says how it was measured: distinct with --split-cpus.
     apiserver_cpus: str = ""
     operator_cpus: str = ""
 
