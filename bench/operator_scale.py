@@ -46,7 +46,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,10 @@ class ScaleResult:
     # (Cpus_allowed_list), so a result says how it was measured: distinct with --split-cpus.
     apiserver_cpus: str = ""
     operator_cpus: str = ""
+    # API server traffic from the first create to convergence, per side (apiserver_traffic):
+    # requests by verb and resource, watch events and bytes by resource, over all clients.
+    apiserver_traffic: dict[str, int] = field(default_factory=dict)
+    baseline_apiserver_traffic: dict[str, int] | None = None
 
     def cpu_seconds(self) -> tuple[float, float | None]:
         """All CPU of the run, (operator side, no-operator side): control plane, benchmark
@@ -177,6 +181,47 @@ def api_client(kubeconfig: Path) -> httpx.AsyncClient:
         timeout=httpx.Timeout(60.0),
         limits=httpx.Limits(max_connections=32),
     )
+
+
+_SAMPLE = re.compile(
+    r"^(apiserver_request_total|apiserver_watch_events_total|apiserver_watch_events_sizes_sum)\{([^}]*)\} ([0-9.e+]+)$",
+    re.M,
+)
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+async def apiserver_traffic(client: httpx.AsyncClient) -> dict[str, float]:
+    """What the API server has served so far, from its /metrics: requests by "VERB resource"
+    (``/subresource`` appended), and watch events and their bytes by resource ("watch events
+    pods", "watch bytes pods"), summed over every client and watcher."""
+    traffic: dict[str, float] = {}
+    for name, labels, value in _SAMPLE.findall((await client.get("/metrics")).text):
+        label = dict(_LABEL.findall(labels))
+        resource = label.get("resource") or label.get("kind", "?")
+        if name == "apiserver_request_total":
+            sub = label.get("subresource")
+            key = f"{label.get('verb', '?')} {resource}{'/' + sub if sub else ''}"
+        elif name == "apiserver_watch_events_total":
+            key = f"watch events {resource}"
+        else:
+            key = f"watch bytes {resource}"
+        traffic[key] = traffic.get(key, 0.0) + float(value)
+    return traffic
+
+
+def traffic_since(before: dict[str, float], after: dict[str, float]) -> dict[str, int]:
+    """The traffic between two :func:`apiserver_traffic` readings, zeros left out."""
+    return {k: int(v - before.get(k, 0.0)) for k, v in sorted(after.items()) if v - before.get(k, 0.0) >= 1}
+
+
+def traffic_added(result: ScaleResult, top: int = 8) -> str:
+    """The largest differences in API server traffic, operator side minus no-operator side."""
+    if result.baseline_apiserver_traffic is None:
+        return ""
+    ours, theirs = result.apiserver_traffic, result.baseline_apiserver_traffic
+    added = {k: ours.get(k, 0) - theirs.get(k, 0) for k in set(ours) | set(theirs)}
+    largest = sorted(added.items(), key=lambda kv: -abs(kv[1]))[:top]
+    return ", ".join(f"{k} {v:+d}" for k, v in largest)
 
 
 async def apiserver_writes(client: httpx.AsyncClient) -> int:
@@ -332,6 +377,7 @@ async def measure(
                 created[body["metadata"]["name"]] = time.monotonic()
 
         cpu_before, client_before = cluster_cpu(cluster), client_cpu()
+        traffic_before = await apiserver_traffic(client)
         operator_before = process_stats(operator.proc.pid)[1]
         start = time.monotonic()
         await asyncio.gather(*(create(i) for i in range(n)))
@@ -347,6 +393,7 @@ async def measure(
         assert ready.at is not None
         cpu_after, client_after = cluster_cpu(cluster), client_cpu()
         operator_after = process_stats(operator.proc.pid)[1]
+        traffic = traffic_since(traffic_before, await apiserver_traffic(client))
         # Let the last status patches and events of the convergence land before the quiet window.
         await asyncio.sleep(3)
         by_kind = operator.writes()
@@ -392,6 +439,7 @@ async def measure(
             ready_after_create_seconds=percentiles(
                 [ready.first[name] - at for name, at in created.items() if name in ready.first]
             ),
+            apiserver_traffic=traffic,
         )
 
 
@@ -438,6 +486,7 @@ class Baseline:
     submit_seconds: float  # to create them all
     cluster_cpu_seconds: dict[str, float]
     client_cpu_seconds: float
+    apiserver_traffic: dict[str, int]
 
 
 async def measure_baseline(cluster: LocalCluster, n: int, timeout: float) -> Baseline:
@@ -458,11 +507,13 @@ async def measure_baseline(cluster: LocalCluster, n: int, timeout: float) -> Bas
                 r.raise_for_status()
 
         cpu_before, client_before = cluster_cpu(cluster), client_cpu()
+        traffic_before = await apiserver_traffic(client)
         start = time.monotonic()
         await asyncio.gather(*(create(i) for i in range(n)))
         submitted = time.monotonic() - start
         await asyncio.wait_for(available.reached.wait(), timeout)
         cpu_after, client_after = cluster_cpu(cluster), client_cpu()
+        traffic = traffic_since(traffic_before, await apiserver_traffic(client))
         watcher.cancel()
         assert available.at is not None
         return Baseline(
@@ -470,6 +521,7 @@ async def measure_baseline(cluster: LocalCluster, n: int, timeout: float) -> Bas
             submit_seconds=round(submitted, 2),
             cluster_cpu_seconds={k: round(cpu_after[k] - cpu_before[k], 1) for k in cpu_after},
             client_cpu_seconds=round(client_after - client_before, 1),
+            apiserver_traffic=traffic,
         )
 
 
@@ -548,6 +600,12 @@ def ratio_summary(results: list[ScaleResult]) -> list[str]:
         if ratios:
             shown = ", ".join(f"{x:.2f}" for x in ratios)
             lines.append(f"N={n}: ratio per round {shown}; median {statistics.median(ratios):.2f}")
+    for r in results:
+        added = traffic_added(r)
+        if added:
+            lines.append(
+                f"N={r.n} round {r.round}: API server traffic, operator side minus no operator: {added}"
+            )
     placements = {(r.apiserver_cpus, r.operator_cpus) for r in results}
     lines += [f"API server on CPUs {a}, operator on CPUs {o}" for a, o in sorted(placements)]
     return lines
@@ -593,6 +651,7 @@ def main() -> int:
                     result.baseline_submit_seconds = base.submit_seconds
                     result.baseline_cluster_cpu_seconds = base.cluster_cpu_seconds
                     result.baseline_client_cpu_seconds = base.client_cpu_seconds
+                    result.baseline_apiserver_traffic = base.apiserver_traffic
                 print(json.dumps(asdict(result)), flush=True)
                 results.append(result)
     print()
