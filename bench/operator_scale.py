@@ -59,7 +59,6 @@ from gptoss_operator.settings import OperatorSettings
 
 NAMESPACE = "scale"
 GPUS_PER_NODE = 8
-_APISERVER_WRITE = re.compile(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$", re.M)
 
 
 @dataclass
@@ -226,12 +225,13 @@ def traffic_added(result: ScaleResult, top: int = 8) -> str:
 
 async def apiserver_writes(client: httpx.AsyncClient) -> int:
     """APPLY requests (any resource) + PATCHes of modeldeployments, as the API server counts them."""
-    text = (await client.get("/metrics")).text
-    total = 0.0
-    for labels, value in _APISERVER_WRITE.findall(text):
-        if 'verb="APPLY"' in labels or ('verb="PATCH"' in labels and 'resource="modeldeployments"' in labels):
-            total += float(value)
-    return int(total)
+    return int(
+        sum(
+            count
+            for request, count in (await apiserver_traffic(client)).items()
+            if request.startswith(("APPLY ", "PATCH modeldeployments"))
+        )
+    )
 
 
 class Tracker:

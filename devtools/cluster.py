@@ -154,12 +154,22 @@ class LocalCluster:
         self.kubectl("apply", "--server-side", "--field-manager=pytest", *ns, "-f", "-", stdin=body)
 
     def install_crds(self) -> None:
-        """Both CRDs from crds/ (the generator's output), server-side applied, and Established."""
+        """Both CRDs from crds/ (the generator's output), server-side applied, Established, and
+        their schemas published in the API server's OpenAPI v3 document, which happens after
+        Established (kubectl explain and kubectl's field validation read that document)."""
         self.kubectl(
             "apply", "--server-side", "--force-conflicts", "--field-manager=pytest", "-f", str(REPO / "crds")
         )
         for crd in ("modeldeployments.gptoss.dev", "routepolicies.gptoss.dev"):
             self.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd}")
+
+        def published() -> bool:
+            doc = self.kubectl("get", "--raw", "/openapi/v3/apis/gptoss.dev/v1alpha1", check=False)
+            return doc.returncode == 0 and all(
+                f"dev.gptoss.v1alpha1.{kind}" in doc.stdout for kind in ("ModelDeployment", "RoutePolicy")
+            )
+
+        wait_for(published, timeout=60, what="the CRDs' schemas in /openapi/v3")
 
     def create_namespace(self, prefix: str) -> str:
         # Namespace names are DNS labels: lower-case, <= 63 characters.

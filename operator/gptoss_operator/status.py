@@ -157,6 +157,10 @@ def _instant(timestamp: str) -> dt.datetime:
     return dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
 
 
+def _not_provided(provisioner: str) -> str:
+    return f"provisioner {provisioner} has not provided a volume"
+
+
 def _held_by_claim(pod: PodState) -> bool:
     """The scheduler refused ``pod`` only because a claim it mounts is not bound yet."""
     return not pod.terminating and UNBOUND_CLAIM in (pod.unschedulable or "")
@@ -261,19 +265,19 @@ def _download_stuck(o: Observation, now: str) -> tuple[str, str] | None:
         return None
     pods = [p for p in o.download_pods if not p.terminating]
     claim = ""
-    if o.claim is not None and o.claim.phase == "Pending":
-        claim = f"; PVC {o.claim.name} is Pending" + (
-            (
-                f" (storageClassName {o.claim.storage_class}"
-                + (
-                    f"; provisioner {o.claim.provisioner} has not provided a volume)"
-                    if o.claim.provisioner
-                    else "; no provisioner was asked for a volume: does the class exist?)"
-                )
+    if (c := o.claim) is not None and c.phase == "Pending":
+        if not c.storage_class:
+            claim = (
+                f"; PVC {c.name} is Pending with no storageClassName: the cluster has no default "
+                "StorageClass, set source.cache.storageClassName"
             )
-            if o.claim.storage_class
-            else " with no storageClassName: the cluster has no default StorageClass, set source.cache.storageClassName"
-        )
+        else:
+            why = (
+                _not_provided(c.provisioner)
+                if c.provisioner
+                else "no provisioner was asked for a volume: does the class exist?"
+            )
+            claim = f"; PVC {c.name} is Pending (storageClassName {c.storage_class}; {why})"
     binding = _cache_claim_may_bind(o, now)
     stuck = next((p for p in pods if p.unschedulable and not (binding and _held_by_claim(p))), None)
     if stuck is not None:
@@ -323,7 +327,7 @@ def _volume_stuck(o: Observation, now: str) -> JSON | None:
     if not held or _volume_wait(o, now) > 0:
         return None
     why = (
-        f"provisioner {v.provisioner} has not provided a volume"
+        _not_provided(v.provisioner)
         if v.provisioner
         else "no provisioner was asked for a volume: create the PersistentVolume it names "
         "(spec.volumeName) or one that matches it, or give it a StorageClass that provisions"

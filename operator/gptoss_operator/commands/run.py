@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from gptoss_operator.settings import OperatorSettings
 
 if TYPE_CHECKING:
+    from gptoss_operator.credentials import Credentials
     from gptoss_operator.metrics import OperatorMetrics
 
 
@@ -120,11 +121,12 @@ def run(args: argparse.Namespace) -> int:
     from gptoss_operator import credentials
 
     try:
-        credentials.load()
+        loaded = credentials.load()
     except credentials.CredentialsError as e:
         print(f"gptoss-operator run: {e}", file=sys.stderr)
         return 1
     controller = Controller(settings, metrics)
+    controller.credentials = loaded  # kopf's login starts from these; tokens are read afresh
     log_format = kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL
     kopf.configure(verbose=args.verbose, log_prefix=False, log_format=log_format)
     logging.getLogger("gptoss_operator").setLevel(logging.DEBUG if args.verbose else logging.INFO)
@@ -149,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.leader_elect:
         metrics.leader.set(1)
-    return run_until_stopped(_elected(args, operator, metrics) if args.leader_elect else operator)
+    return run_until_stopped(_elected(args, operator, metrics, loaded) if args.leader_elect else operator)
 
 
 def run_until_stopped(main: Coroutine[Any, Any, None]) -> int:
@@ -177,17 +179,20 @@ def run_until_stopped(main: Coroutine[Any, Any, None]) -> int:
 
 
 async def _elected(
-    args: argparse.Namespace, operator: Coroutine[Any, Any, None], metrics: OperatorMetrics
+    args: argparse.Namespace,
+    operator: Coroutine[Any, Any, None],
+    metrics: OperatorMetrics,
+    loaded: Credentials,
 ) -> None:
     """Wait for the Lease (answering /healthz meanwhile), then run kopf while renewing it."""
     import asyncio
 
-    from gptoss_operator import credentials, leader
+    from gptoss_operator import leader
     from gptoss_operator.kube import KubeAPI
     from gptoss_operator.settings import FIELD_MANAGER
 
     # A client of its own, outside the metrics registry: Lease writes are not reconcile writes.
-    api = KubeAPI(credentials.load(), field_manager=FIELD_MANAGER)
+    api = KubeAPI(loaded, field_manager=FIELD_MANAGER)
     elector = leader.LeaderElector(
         api,
         name=args.leader_elect_lease_name,
