@@ -53,6 +53,11 @@ _INSUFFICIENT_GPU = re.compile(r"Insufficient (nvidia\.com/gpu|amd\.com/gpu)")
 # volumebinding): its PreFilter stops there, so this is the pod's only problem, and the pod is
 # tried again when the claim binds.
 UNBOUND_CLAIM = "pod has unbound immediate PersistentVolumeClaims"
+# The same PreFilter's answer when its informer has not seen the claim yet (its lister's NotFound
+# error): the operator applies the cache's claim just before the Job, and the scheduler can try
+# the download pod before the claim reaches it. It tries the pod again when the claim arrives.
+# A claim that really is missing is reported from the operator's own view (VolumeNotFound).
+_CLAIM_NOT_SEEN = re.compile(r'persistentvolumeclaim "[^"]+" not found')
 # How long a Pending claim may take to bind before the pods it holds back are reported (see
 # ``claim_wait``). Handed to a provisioner, it is being made: a cloud disk takes seconds to a
 # minute or two. Handed to none (the class does not exist, or no class and no matching
@@ -162,8 +167,10 @@ def _not_provided(provisioner: str) -> str:
 
 
 def _held_by_claim(pod: PodState) -> bool:
-    """The scheduler refused ``pod`` only because a claim it mounts is not bound yet."""
-    return not pod.terminating and UNBOUND_CLAIM in (pod.unschedulable or "")
+    """The scheduler refused ``pod`` only because a claim it mounts is not bound yet (or has not
+    reached the scheduler yet)."""
+    why = pod.unschedulable or ""
+    return not pod.terminating and (UNBOUND_CLAIM in why or _CLAIM_NOT_SEEN.search(why) is not None)
 
 
 def _cache_wait(o: Observation, now: str) -> float:

@@ -354,6 +354,34 @@ def test_the_schedulers_last_word_on_a_claim_that_has_bound_is_not_a_stuck_downl
     assert d.recheck_after is None
 
 
+# The scheduler's answer when it tries the download pod before its informer has the claim the
+# operator applied just before the Job (seen once in CI on a cluster just started).
+NOT_SEEN = '0/17 nodes are available: persistentvolumeclaim "m-weights" not found. not found'
+
+
+@pytest.mark.parametrize("phase", ["Pending", "Bound"])
+def test_a_download_pod_tried_before_the_scheduler_saw_its_claim_is_just_downloading(phase: str) -> None:
+    _, g = cached_with_claim(1, "kubernetes.io/host-path", download_pod(NOT_SEEN))
+    claim = g.children["PersistentVolumeClaim"]
+    assert isinstance(claim, ClaimState)
+    g = dataclasses.replace(
+        g, children={**g.children, "PersistentVolumeClaim": dataclasses.replace(claim, phase=phase)}
+    )
+    d = decide(g, SETTINGS, NOW)
+    assert conditions(d)["WeightsReady"] == ("False", "Downloading")
+    assert conditions(d)["Degraded"] == ("False", "AsExpected")
+    assert d.status.events == ()
+    # A Pending claim is still looked at once its time to bind is up.
+    assert d.recheck_after == (120 if phase == "Pending" else None)
+
+
+def test_a_claim_never_seen_by_the_scheduler_is_reported_once_its_time_is_up() -> None:
+    _, g = cached_with_claim(130, "kubernetes.io/host-path", download_pod(NOT_SEEN))
+    d = decide(g, SETTINGS, NOW)
+    assert conditions(d)["Degraded"] == ("True", "DownloadUnschedulable")
+    assert 'persistentvolumeclaim "m-weights" not found' in d.status.events[0].message
+
+
 def test_a_young_claim_does_not_excuse_any_other_scheduling_failure() -> None:
     _, g = cached_with_claim(
         5, "kubernetes.io/host-path", download_pod("0/3 nodes are available: 3 node(s) had untolerated taint")
