@@ -59,6 +59,8 @@ from gptoss_operator.settings import OperatorSettings
 
 NAMESPACE = "scale"
 GPUS_PER_NODE = 8
+# How long to profile the API server for, and where to write the profile (--apiserver-profile).
+Profile = tuple[float, Path | None]
 
 
 @dataclass
@@ -223,6 +225,17 @@ def traffic_added(result: ScaleResult, top: int = 8) -> str:
     return ", ".join(f"{k} {v:+d}" for k, v in largest)
 
 
+async def apiserver_profile(client: httpx.AsyncClient, seconds: float, to: Path | None) -> None:
+    """Record the API server's CPU profile (Go pprof, its /debug/pprof/profile; on by default,
+    --profiling) for ``seconds`` from now into ``to``; nothing when ``to`` is None. `go tool pprof
+    -top FILE` reads it: which of the API server's functions the run's CPU went to."""
+    if to is None:
+        return
+    r = await client.get("/debug/pprof/profile", params={"seconds": int(seconds)}, timeout=seconds + 60)
+    r.raise_for_status()
+    to.write_bytes(r.content)
+
+
 async def apiserver_writes(client: httpx.AsyncClient) -> int:
     """APPLY requests (any resource) + PATCHes of modeldeployments, as the API server counts them."""
     return int(
@@ -348,7 +361,12 @@ def manifest(i: int) -> dict[str, Any]:
 
 
 async def measure(
-    cluster: LocalCluster, operator: OperatorProcess, n: int, quiet_seconds: float, timeout: float
+    cluster: LocalCluster,
+    operator: OperatorProcess,
+    n: int,
+    quiet_seconds: float,
+    timeout: float,
+    profile: Profile | None = None,
 ) -> ScaleResult:
     assert operator.proc is not None
     async with api_client(cluster.kubeconfig) as client:
@@ -379,6 +397,7 @@ async def measure(
         cpu_before, client_before = cluster_cpu(cluster), client_cpu()
         traffic_before = await apiserver_traffic(client)
         operator_before = process_stats(operator.proc.pid)[1]
+        profiling = asyncio.create_task(apiserver_profile(client, *(profile or (0.0, None))))
         start = time.monotonic()
         await asyncio.gather(*(create(i) for i in range(n)))
         submitted = time.monotonic() - start
@@ -404,6 +423,7 @@ async def measure(
         quiet_api = await apiserver_writes(client) - apiserver_before - api_writes
         for w in watchers:
             w.cancel()
+        await profiling
         peak, cpu = process_stats(operator.proc.pid)
         reconciles = operator.metric("gptoss_operator_reconcile_seconds_count")
         reconcile_seconds = operator.metric("gptoss_operator_reconcile_seconds_sum")
@@ -489,7 +509,9 @@ class Baseline:
     apiserver_traffic: dict[str, int]
 
 
-async def measure_baseline(cluster: LocalCluster, n: int, timeout: float) -> Baseline:
+async def measure_baseline(
+    cluster: LocalCluster, n: int, timeout: float, profile: Profile | None = None
+) -> Baseline:
     async with api_client(cluster.kubeconfig) as client:
         await create_namespace(client)
         available = Tracker(n, is_available)
@@ -508,10 +530,12 @@ async def measure_baseline(cluster: LocalCluster, n: int, timeout: float) -> Bas
 
         cpu_before, client_before = cluster_cpu(cluster), client_cpu()
         traffic_before = await apiserver_traffic(client)
+        profiling = asyncio.create_task(apiserver_profile(client, *(profile or (0.0, None))))
         start = time.monotonic()
         await asyncio.gather(*(create(i) for i in range(n)))
         submitted = time.monotonic() - start
         await asyncio.wait_for(available.reached.wait(), timeout)
+        await profiling
         cpu_after, client_after = cluster_cpu(cluster), client_cpu()
         traffic = traffic_since(traffic_before, await apiserver_traffic(client))
         watcher.cancel()
@@ -532,23 +556,34 @@ def start_cluster(n: int, label: str, workdir: Path, cpus: set[int] | None) -> L
         return LocalCluster.start(name=f"scale-{label}-{n}-{int(time.time())}", nodes=[nodes_file])
 
 
-def run_baseline(n: int, timeout: float, workdir: Path, cpus: set[int] | None = None) -> Baseline:
+def run_baseline(
+    n: int,
+    timeout: float,
+    workdir: Path,
+    cpus: set[int] | None = None,
+    profile: Profile | None = None,
+) -> Baseline:
     cluster = start_cluster(n, "base", workdir, cpus)
     try:
-        return asyncio.run(measure_baseline(cluster, n, timeout))
+        return asyncio.run(measure_baseline(cluster, n, timeout, profile))
     finally:
         cluster.stop()
 
 
 def run_one(
-    n: int, quiet_seconds: float, timeout: float, workdir: Path, cpus: set[int] | None = None
+    n: int,
+    quiet_seconds: float,
+    timeout: float,
+    workdir: Path,
+    cpus: set[int] | None = None,
+    profile: Profile | None = None,
 ) -> ScaleResult:
     cluster = start_cluster(n, "op", workdir, cpus)
     operator = OperatorProcess(cluster, workdir / f"operator-{n}.log")
     try:
         operator.cluster.install_crds()
         operator.start()
-        result = asyncio.run(measure(cluster, operator, n, quiet_seconds, timeout))
+        result = asyncio.run(measure(cluster, operator, n, quiet_seconds, timeout, profile))
         assert operator.proc is not None
         result.apiserver_cpus = allowed_cpus(cluster_pids(cluster)["kube-apiserver"])
         result.operator_cpus = allowed_cpus(operator.proc.pid)
@@ -631,7 +666,23 @@ def main() -> int:
         action="store_true",
         help="control plane on the first CPU, the operator and this script on the others (both sides)",
     )
+    parser.add_argument(
+        "--apiserver-profile",
+        type=Path,
+        metavar="DIR",
+        help="write the API server's CPU profile of each side's first --profile-seconds into DIR "
+        "(n<N>-r<round>-operator.pprof, ...-baseline.pprof; read with `go tool pprof -top`)",
+    )
+    parser.add_argument("--profile-seconds", type=float, default=40.0)
     args = parser.parse_args()
+    if args.apiserver_profile:
+        args.apiserver_profile.mkdir(parents=True, exist_ok=True)
+
+    def profile(n: int, round_: int, side: str) -> Profile | None:
+        if not args.apiserver_profile:
+            return None
+        return args.profile_seconds, args.apiserver_profile / f"n{n}-r{round_}-{side}.pprof"
+
     control_plane: set[int] | None = None
     if args.split_cpus:
         mine = sorted(os.sched_getaffinity(0))
@@ -643,10 +694,19 @@ def main() -> int:
         results = []
         for n in args.n:
             for round_ in range(1, args.rounds + 1):
-                result = run_one(n, args.quiet_seconds, args.timeout, Path(tmp), control_plane)
+                result = run_one(
+                    n,
+                    args.quiet_seconds,
+                    args.timeout,
+                    Path(tmp),
+                    control_plane,
+                    profile(n, round_, "operator"),
+                )
                 result.round = round_
                 if not args.no_baseline:
-                    base = run_baseline(n, args.timeout, Path(tmp), control_plane)
+                    base = run_baseline(
+                        n, args.timeout, Path(tmp), control_plane, profile(n, round_, "baseline")
+                    )
                     result.baseline_available_seconds = base.available_seconds
                     result.baseline_submit_seconds = base.submit_seconds
                     result.baseline_cluster_cpu_seconds = base.cluster_cpu_seconds

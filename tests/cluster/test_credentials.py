@@ -1,17 +1,20 @@
-"""The write client against the real API server: a 401 makes it fetch new credentials."""
+"""The write client against the real API server: a 401 makes it fetch new credentials; an
+apply with a field the schema does not know is refused even without strict field validation."""
 
 from __future__ import annotations
 
 import asyncio
 import stat
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 from devtools.cluster import LocalCluster
 from gptoss_operator import kinds
 from gptoss_operator.credentials import from_kubeconfig
-from gptoss_operator.kube import KubeAPI
+from gptoss_operator.kube import KubeAPI, KubeError
 
 
 def exec_kubeconfig(cluster: LocalCluster, directory: Path) -> tuple[Path, Path]:
@@ -87,5 +90,31 @@ async def test_a_revoked_token_is_replaced_after_one_401(
             await asyncio.sleep(0.5)
         assert len((tmp_path / "runs").read_text().split()) == runs_before + 1
         assert await answered()
+    finally:
+        await api.aclose()
+
+
+async def test_an_apply_with_a_field_the_schema_does_not_know_is_refused(
+    cluster: LocalCluster, namespace: str
+) -> None:
+    # The client applies with fieldValidation=Ignore (no strict decode of the body); the API
+    # server's typed conversion of an applied object still refuses an unknown field, so a
+    # builder bug cannot drop a field silently.
+    api = KubeAPI(from_kubeconfig(str(cluster.kubeconfig)), field_manager="pytest")
+    service: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "strict", "namespace": namespace},
+        "spec": {"ports": [{"port": 80}], "selector": {"app": "x"}},
+    }
+    try:
+        with pytest.raises(KubeError) as refused:
+            await api.apply({**service, "spec": {**service["spec"], "portz": [{"port": 81}]}})
+        # (The API server answers 500 for it, not 422.)
+        assert refused.value.status == 500
+        assert ".spec.portz: field not declared in schema" in str(refused.value)
+        assert cluster.kubectl("get", "service", "strict", "-n", namespace, check=False).returncode != 0
+        applied = await api.apply(service)
+        assert applied["spec"]["ports"][0]["port"] == 80
     finally:
         await api.aclose()
