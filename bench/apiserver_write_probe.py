@@ -7,7 +7,8 @@ controller work follows), ClusterIP Services and headless Services, at concurren
 and creates (POST) Deployments and ClusterIP Services the same way, through the operator's own
 client (gptoss_operator.kube.KubeAPI). With the CRDs installed it also creates ModelDeployments
 (the scale benchmark's manifest) and writes a first status to ModelDeployments created
-beforehand: the status patch the operator's own ``decide`` makes for such an object. These are
+beforehand: the status patch the operator's own ``decide`` makes for such an object, and the
+same patch cut to its ``phase`` (what the rest of the status costs). These are
 the writes a cluster with the operator takes on top of one without it. Prints writes per
 second, latency percentiles and the API server's CPU milliseconds per write (from /proc, over
 each batch). Everything runs twice, the second time in the reverse order, so that a variant
@@ -106,6 +107,12 @@ def with_first_status(i: int) -> dict[str, Any]:
     return {**body, "status": first_status(body)}
 
 
+def with_phase_only(i: int) -> dict[str, Any]:
+    """The same first status cut to its ``phase``: how the patch's cost grows with the status."""
+    body = with_first_status(i)
+    return {**body, "status": {"phase": body["status"]["phase"]}}
+
+
 Write = Callable[[KubeAPI, dict[str, Any]], Awaitable[Any]]
 
 
@@ -176,6 +183,7 @@ async def run(cluster: LocalCluster, count: int) -> None:
         ("Service, headless", service(True), apply),
         ("ModelDeployment (POST)", model_deployment_in(NAMESPACE), create),
         ("ModelDeployment first status", with_first_status, patch_status),
+        ("ModelDeployment status, phase only", with_phase_only, patch_status),
     ]
     plan = [
         (round_, label, build, write, concurrency)
@@ -194,7 +202,7 @@ async def run(cluster: LocalCluster, count: int) -> None:
         await asyncio.gather(*(create(api, model_deployment_in(STATUS_NAMESPACE)(i)) for i in targets))
         for n, (round_, label, build, write, concurrency) in enumerate(plan):
             result = await probe(api, build, count, concurrency, n * count, apiserver_pid=pid, write=write)
-            print(f"round {round_}  {label:<32} concurrency {concurrency:>2}: {result}", flush=True)
+            print(f"round {round_}  {label:<36} concurrency {concurrency:>2}: {result}", flush=True)
     finally:
         await api.aclose()
 

@@ -25,6 +25,10 @@ real cluster, where the operator runs on a worker node and does not take the API
 Without it everything shares all CPUs, and on a small machine the operator's own CPU slows the
 control plane it waits on.
 
+With --apiserver-profile DIR, the API server's CPU profile (Go pprof) of each side's first
+--profile-seconds is written to DIR; `bench.apiserver_profile_compare` tells the two sides'
+profiles apart by kind of work (docs/operator.md, "Where the API server's extra CPU goes").
+
 Targets: 1,000 CRs converge within 1.2x of the same Deployments + Services created with no
 operator on the same machine ("ratio"), at most 3 writes per CR (its Deployment, its Service and
 one status write: docs/operator.md, Status), zero quiet writes, RSS <= 200 MB at 1,000 CRs. The table is printed as markdown; --json writes the raw results.
@@ -535,10 +539,10 @@ async def measure_baseline(
         await asyncio.gather(*(create(i) for i in range(n)))
         submitted = time.monotonic() - start
         await asyncio.wait_for(available.reached.wait(), timeout)
-        await profiling
         cpu_after, client_after = cluster_cpu(cluster), client_cpu()
         traffic = traffic_since(traffic_before, await apiserver_traffic(client))
         watcher.cancel()
+        await profiling  # after the counts: they stop at convergence, the profile runs its course
         assert available.at is not None
         return Baseline(
             available_seconds=round(available.at - start, 2),

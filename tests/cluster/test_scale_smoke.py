@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bench.apiserver_profile_compare import KINDS, compare, seconds
 from bench.operator_scale import on_cpus, run_one
 
 
@@ -43,10 +44,18 @@ def test_split_cpus_puts_the_control_plane_and_the_operator_on_different_cpus(tm
     # bench.operator_scale --split-cpus: what the docs' "operator on its own CPU" figures rest on.
     cpus = sorted(os.sched_getaffinity(0))
     assert len(cpus) >= 2, f"this test needs 2 CPUs, the process may use {cpus}"
+    profile = tmp_path / "operator.pprof"
     with on_cpus(set(cpus[1:])):
-        result = run_one(3, quiet_seconds=2, timeout=180, workdir=tmp_path, cpus={cpus[0]})
+        result = run_one(
+            3, quiet_seconds=2, timeout=180, workdir=tmp_path, cpus={cpus[0]}, profile=(5, profile)
+        )
     assert result.apiserver_cpus == str(cpus[0])
     assert str(cpus[0]) not in result.operator_cpus.replace("-", ",").split(",")
     assert result.operator_cpus
     assert result.operator_writes_per_cr <= 3
     assert os.sched_getaffinity(0) == set(cpus)  # the test process has its CPUs back
+    # --apiserver-profile: the API server's CPU profile of the run, readable by the comparison.
+    assert seconds([profile]) > 0
+    table = compare([profile], [profile]).splitlines()
+    assert len(table) == 3 + len(KINDS)
+    assert all(row.endswith("| +0.0 s |") for row in table[2:])
