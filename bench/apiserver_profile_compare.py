@@ -4,12 +4,11 @@
         --baseline DIR/n1000-r*-baseline.pprof
 
 Reads the profiles `bench.operator_scale --apiserver-profile DIR` writes for the two sides of
-each round with `go tool pprof` (several profiles of a side are added up) and prints a markdown
-table: for each kind of work (``KINDS``: the API server's functions that do
-it), the CPU-seconds of the samples whose stack goes through one of those functions, on each
-side, and the difference. A sample is counted once per row; rows can share samples (a status
-patch's store write is also "the store"), so they do not add up to the total. Needs the Go
-toolchain (`go` on PATH; `.ci/run` installs it to build the local cluster).
+each round with `go tool pprof` (a side's profiles are added up) and prints a markdown table:
+for each kind of work (``KINDS``), the CPU-seconds of the samples whose stack goes through one
+of the API server's functions for it, on each side, and the difference. Rows can share samples
+(a status patch's store write is also "the store"), so they do not add up to the first row.
+Needs the Go toolchain (`go` on PATH; the local cluster is built with it).
 """
 
 from __future__ import annotations
@@ -19,10 +18,12 @@ import re
 import subprocess
 from pathlib import Path
 
-# (what the API server was doing, a regex of the functions doing it, as pprof names them).
-# Request handlers run their work in a second goroutine (finisher.FinishRequest), so each kind
-# names the closures of both goroutines; they are under k8s.io/apiserver/pkg/endpoints/handlers
-# for built-in kinds and under apiextensions-apiserver's crdHandler for custom resources.
+# (what the API server was doing, a regex of the functions doing it, as pprof names them, with
+# their import paths). A request handler does most of its work in a second goroutine
+# (finisher.FinishRequest) whose stack does not go through the handler, so a kind names
+# functions on both stacks: k8s.io/apiserver/pkg/endpoints/handlers' for built-in kinds, the
+# closures of apiextensions-apiserver's crdHandler and its customresource registry for
+# ModelDeployments.
 KINDS: tuple[tuple[str, str], ...] = (
     (
         "status updates of Deployments, ReplicaSets and pods (their controllers, kwok)",
