@@ -17,6 +17,7 @@ import itertools
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -180,6 +181,10 @@ def recreate_crd(cluster: LocalCluster) -> None:
     cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{MD_CRD}")
 
 
+# kopf's line when a watch request for the kind fails (here: 404, the CRD was gone).
+KOPF_WATCH_FAILED = re.compile(r"Watcher for modeldeployments\.\S+ has failed")
+
+
 def assert_exited_for_the_deleted_crd(operator: OperatorProcess) -> None:
     """Exit code 1, and the last log line says why: what the kubelet and a person see."""
     assert operator.proc is not None
@@ -194,6 +199,7 @@ def test_crd_deleted_and_recreated(cluster: LocalCluster, operator: OperatorProc
     create(cluster, namespace, ["before"])
     wait_ready(cluster, namespace, "before")
     assert healthz(operator) == 200
+    log_before = operator.log_path.stat().st_size
     cluster.kubectl("delete", "crd", MD_CRD)
     try:
         wait_for(
@@ -206,7 +212,18 @@ def test_crd_deleted_and_recreated(cluster: LocalCluster, operator: OperatorProc
         recreate_crd(cluster)
     # kopf re-opens a watch the API server closed at once; when that request beats kopf's own
     # CRD watch to the deletion it gets 404, which stops kopf. The operator then exits 1, its
-    # last log line saying why, and the kubelet would restart it: so does this test.
+    # last log line saying why, and the kubelet would restart it: so does this test. kopf logs
+    # the 404 as it comes, long before the CRD is back; the exit follows once kopf has stopped
+    # its other tasks, a few seconds later (CI once looked in between and saw it still running).
+    with operator.log_path.open("rb") as log:
+        log.seek(log_before)
+        since_deletion = log.read().decode(errors="replace")
+    if KOPF_WATCH_FAILED.search(since_deletion):
+        wait_for(
+            lambda: (operator.proc is not None and operator.proc.poll() is not None) or None,
+            timeout=60,
+            what="the operator to exit after kopf's watch of the deleted CRD got 404",
+        )
     exited = operator.proc.poll()
     if exited is not None:
         assert_exited_for_the_deleted_crd(operator)
