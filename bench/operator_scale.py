@@ -64,7 +64,7 @@ from gptoss_operator.settings import OperatorSettings
 NAMESPACE = "scale"
 GPUS_PER_NODE = 8
 # How long to profile the API server for, and where to write the profile (--apiserver-profile).
-Profile = tuple[float, Path | None]
+Profile = tuple[float, Path]
 
 
 @dataclass
@@ -229,12 +229,13 @@ def traffic_added(result: ScaleResult, top: int = 8) -> str:
     return ", ".join(f"{k} {v:+d}" for k, v in largest)
 
 
-async def apiserver_profile(client: httpx.AsyncClient, seconds: float, to: Path | None) -> None:
+async def apiserver_profile(client: httpx.AsyncClient, profile: Profile | None) -> None:
     """Record the API server's CPU profile (Go pprof, its /debug/pprof/profile; on by default,
-    --profiling) for ``seconds`` from now into ``to``; nothing when ``to`` is None. `go tool pprof
-    -top FILE` reads it: which of the API server's functions the run's CPU went to."""
-    if to is None:
+    --profiling) for ``seconds`` from now into ``to`` (``profile``); nothing without one. `go tool
+    pprof -top FILE` reads it: which of the API server's functions the run's CPU went to."""
+    if profile is None:
         return
+    seconds, to = profile
     r = await client.get("/debug/pprof/profile", params={"seconds": int(seconds)}, timeout=seconds + 60)
     r.raise_for_status()
     to.write_bytes(r.content)
@@ -401,7 +402,7 @@ async def measure(
         cpu_before, client_before = cluster_cpu(cluster), client_cpu()
         traffic_before = await apiserver_traffic(client)
         operator_before = process_stats(operator.proc.pid)[1]
-        profiling = asyncio.create_task(apiserver_profile(client, *(profile or (0.0, None))))
+        profiling = asyncio.create_task(apiserver_profile(client, profile))
         start = time.monotonic()
         await asyncio.gather(*(create(i) for i in range(n)))
         submitted = time.monotonic() - start
@@ -534,7 +535,7 @@ async def measure_baseline(
 
         cpu_before, client_before = cluster_cpu(cluster), client_cpu()
         traffic_before = await apiserver_traffic(client)
-        profiling = asyncio.create_task(apiserver_profile(client, *(profile or (0.0, None))))
+        profiling = asyncio.create_task(apiserver_profile(client, profile))
         start = time.monotonic()
         await asyncio.gather(*(create(i) for i in range(n)))
         submitted = time.monotonic() - start

@@ -272,15 +272,18 @@ def created_ago(age: int | None) -> str | None:
     return (dt.datetime.fromisoformat(NOW) - dt.timedelta(seconds=age)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def cache_claim(children: Mapping[str, ChildState], age: int | None, provisioner: str | None) -> ClaimState:
-    """The cache's claim as the API server holds it: Pending in the default class, created
-    ``age`` seconds before NOW (None: unknown), handed to ``provisioner`` or to none."""
+def cache_claim(
+    children: Mapping[str, ChildState], age: int | None, provisioner: str | None, phase: str = "Pending"
+) -> ClaimState:
+    """The cache's claim as the API server holds it: in ``phase`` (Pending unless said), in the
+    default class, created ``age`` seconds before NOW (None: unknown), handed to ``provisioner``
+    or to none."""
     claim = children["PersistentVolumeClaim"]
     return ClaimState(
         claim.kind,
         claim.name,
         claim.config_hash,
-        phase="Pending",
+        phase=phase,
         storage_class="standard",
         created=created_ago(age),
         provisioner=provisioner,
@@ -288,11 +291,11 @@ def cache_claim(children: Mapping[str, ChildState], age: int | None, provisioner
 
 
 def cached_with_claim(
-    age: int | None, provisioner: str | None, pod: PodState
+    age: int | None, provisioner: str | None, pod: PodState, phase: str = "Pending"
 ) -> tuple[dict[str, Any], Gathered]:
     raw = body(model="gpt-oss-20b", gpu={"type": "L4"}, source={"cache": {}})
     children = converged(decide(gathered(raw), SETTINGS, NOW))
-    children["PersistentVolumeClaim"] = cache_claim(children, age, provisioner)
+    children["PersistentVolumeClaim"] = cache_claim(children, age, provisioner, phase)
     return raw, dataclasses.replace(gathered(raw, children=children), download_pods=(pod,))
 
 
@@ -341,12 +344,7 @@ def test_a_claim_that_does_not_bind_in_its_time_is_a_stuck_download_naming_it(
 def test_the_schedulers_last_word_on_a_claim_that_has_bound_is_not_a_stuck_download(phase: str) -> None:
     # The pod's condition is from the scheduler's try before the volume came; it tries again
     # once the claim binds (the local cluster's provisioner binds within a second).
-    _, g = cached_with_claim(600, "kubernetes.io/host-path", download_pod(UNBOUND))
-    claim = g.children["PersistentVolumeClaim"]
-    assert isinstance(claim, ClaimState)
-    g = dataclasses.replace(
-        g, children={**g.children, "PersistentVolumeClaim": dataclasses.replace(claim, phase=phase)}
-    )
+    _, g = cached_with_claim(600, "kubernetes.io/host-path", download_pod(UNBOUND), phase)
     d = decide(g, SETTINGS, NOW)
     assert conditions(d)["WeightsReady"] == ("False", "Downloading")
     assert conditions(d)["Degraded"] == ("False", "AsExpected")
@@ -361,12 +359,7 @@ NOT_SEEN = '0/17 nodes are available: persistentvolumeclaim "m-weights" not foun
 
 @pytest.mark.parametrize("phase", ["Pending", "Bound"])
 def test_a_download_pod_tried_before_the_scheduler_saw_its_claim_is_just_downloading(phase: str) -> None:
-    _, g = cached_with_claim(1, "kubernetes.io/host-path", download_pod(NOT_SEEN))
-    claim = g.children["PersistentVolumeClaim"]
-    assert isinstance(claim, ClaimState)
-    g = dataclasses.replace(
-        g, children={**g.children, "PersistentVolumeClaim": dataclasses.replace(claim, phase=phase)}
-    )
+    _, g = cached_with_claim(1, "kubernetes.io/host-path", download_pod(NOT_SEEN), phase)
     d = decide(g, SETTINGS, NOW)
     assert conditions(d)["WeightsReady"] == ("False", "Downloading")
     assert conditions(d)["Degraded"] == ("False", "AsExpected")
@@ -400,7 +393,7 @@ def test_the_cached_happy_path_posts_only_downloaded() -> None:
     events += first.status.events
     store = {k: v for k, v in (first.status.patch or {}).items() if v is not None}
     children = dict(g.children)
-    children["PersistentVolumeClaim"] = dataclasses.replace(cache_claim(children, 2, None), phase="Bound")
+    children["PersistentVolumeClaim"] = cache_claim(children, 2, None, "Bound")
     raw = raw | {"status": store}
     running = decide(
         dataclasses.replace(g, body=raw, children=children, download_pods=(download_pod(),)), SETTINGS, NOW
